@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bridge.security.errors import Refusal, www_authenticate
 from bridge.security.policy import SecurityPolicy
 from bridge.security.proxies import ForwardedHeaders
+from bridge.security.tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,15 @@ def bearer_token(authorization: bytes) -> str | None:
     return token.strip() or None
 
 
+def _authenticate(tokens: TokenStore, authorization: bytes | None) -> tuple[Refusal | None, str | None]:
+    """(refusal, None) or (None, credential id)."""
+    token = bearer_token(authorization) if authorization is not None else None
+    if token is None:
+        return _MISSING_TOKEN, None
+    credential = tokens.authenticate(token)
+    return (_BAD_TOKEN, None) if credential is None else (None, credential)
+
+
 class SecurityMiddleware:
     """Wraps the whole bridge app: `SecurityMiddleware(app, build_policy(...))`."""
 
@@ -83,7 +93,7 @@ class SecurityMiddleware:
                 await self._preflight(send, origin or b"", bool(cors))
                 return
             if refusal is None and policy.tokens is not None:
-                refusal, credential = self._authenticate(headers.get(b"authorization"))
+                refusal, credential = _authenticate(policy.tokens, headers.get(b"authorization"))
             if refusal is not None:
                 log.info("refused %s %s: %d", scope.get("method", "WEBSOCKET"), scope["path"], refusal.status)
                 await self._refuse(scope, send, refusal, cors)
@@ -132,15 +142,6 @@ class SecurityMiddleware:
             return Refusal.of(403, f"Origin {origin.decode('latin-1')!r} is not allowed; "
                                    "the operator can add it with --allowed-origin")
         return None
-
-    def _authenticate(self, authorization: bytes | None) -> tuple[Refusal | None, str | None]:
-        """(refusal, None) or (None, credential id)."""
-        assert self.policy.tokens is not None
-        token = bearer_token(authorization) if authorization is not None else None
-        if token is None:
-            return _MISSING_TOKEN, None
-        credential = self.policy.tokens.authenticate(token)
-        return (_BAD_TOKEN, None) if credential is None else (None, credential)
 
     async def _preflight(self, send: Send, origin: bytes, cors: bool) -> None:
         if not cors:
