@@ -89,11 +89,15 @@ def _public_patterns(public_base_url: str | None) -> tuple[list[str], list[str]]
     """(host patterns, origin patterns) for the public base URL; raises ValueError if it is bad."""
     if not public_base_url:
         return [], []
-    parts = urlsplit(public_base_url)
+    problem = f"public base URL {public_base_url!r} must be an absolute http(s) URL with a valid port"
+    try:
+        parts = urlsplit(public_base_url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(problem) from None
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(f"public base URL {public_base_url!r} must be an absolute http(s) URL")
+        raise ValueError(problem)
     name = _bracketed(parts.hostname.lower())
-    port = parts.port
     origin = f"{parts.scheme}://{name}" + (f":{port}" if port and port != DEFAULT_PORTS[parts.scheme] else "")
     return [f"{name}:*"], [origin]
 
@@ -147,11 +151,7 @@ def build_policy(
 ) -> SecurityPolicy:
     """Validate `settings` for a bridge bound to `bind_host`; raises SecurityConfigError."""
     problems: list[str] = []
-    try:
-        public_hosts, public_origins = _public_patterns(public_base_url)
-    except ValueError as exc:
-        problems.append(str(exc))
-        public_hosts, public_origins = [], []
+    public_hosts, public_origins = _collect(problems, lambda: _public_patterns(public_base_url)) or ([], [])
 
     hosts = _collect(problems, lambda: HostAllowList.parse(
         [*LOOPBACK_HOSTS, *_bind_host_pattern(bind_host), *public_hosts, *settings.allowed_hosts]))
@@ -159,7 +159,7 @@ def build_policy(
     cors = _collect(problems, lambda: CorsPolicy.build(
         settings.cors_origins, header_env.header_names if header_env else ()))
     origins = _collect(problems, lambda: OriginAllowList.parse(
-        [*LOOPBACK_ORIGINS, *public_origins, *settings.allowed_origins, *settings.cors_origins]))
+        [*LOOPBACK_ORIGINS, *public_origins, *settings.allowed_origins, *(settings.cors_origins if cors else ())]))
     proxies = _collect(problems, lambda: TrustedProxies.parse(settings.trusted_proxies))
     tokens = _auth(settings, bind_host, token_check_interval, problems)
     if tokens is not None and header_env is not None and "authorization" in {m.key for m in header_env.mappings}:

@@ -205,6 +205,18 @@ async def test_cors_is_opt_in_per_origin(serve: Serve) -> None:
         assert pre.status_code == 403
 
 
+async def test_cors_star_allows_every_origin(serve: Serve) -> None:
+    async with serve(SecuritySettings(cors_origins=["*"])) as client:
+        origin = "https://anywhere.example:8443"
+        pre = await client.options("/mcp", headers={"Origin": origin, "Access-Control-Request-Method": "DELETE"})
+        assert pre.status_code == 204
+        assert pre.headers["access-control-allow-origin"] == origin
+        r = await client.delete("/mcp", headers={"Origin": origin})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == origin
+        assert "access-control-allow-credentials" not in r.headers
+
+
 async def test_token_file_is_reloaded_without_restart(serve: Serve, tmp_path: Path) -> None:
     path = tmp_path / "tokens"
     path.write_text(f"# bridge tokens\n\n{TOKEN_A}\n")

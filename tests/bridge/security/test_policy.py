@@ -143,6 +143,15 @@ def test_cors_origins_are_also_allowed_origins() -> None:
     assert not policy.cors.allows("http://localhost:3000")
 
 
+@pytest.mark.parametrize("url", ["ftp://x", "https://", "http://x:99999/", "mcp.example.com"])
+def test_bad_public_base_url(url: str) -> None:
+    assert "public base URL" in problems(SecuritySettings(), public_base_url=url)
+
+
+def test_a_bad_cors_origin_is_reported_once() -> None:
+    assert len(problems(SecuritySettings(cors_origins=["nonsense"])).splitlines()) == 1
+
+
 def test_split_env_list() -> None:
     assert split_env_list(" a, b ,,c ") == ["a", "b", "c"]
     assert split_env_list("") == []
