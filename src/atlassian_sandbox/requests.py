@@ -1,0 +1,41 @@
+"""Reading request input: JSON bodies and integer query parameters, with clear 400s."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from atlassian_sandbox.errors import ApiError
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or 400."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise ApiError(400, f"Unexpected character in the JSON body: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+async def json_value(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise ApiError(400, f"Unexpected character in the JSON body: {exc}") from exc
+
+
+def int_param(request: Request, name: str, default: int, low: int = 0, high: int = 1_000_000) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"The '{name}' parameter must be an integer, not '{raw}'.") from exc
+    return max(low, min(high, value))
