@@ -1,0 +1,238 @@
+"""`make bench` / `python -m bench.run [--quick]`: the floor, legacy SSE and Streamable HTTP, in one run.
+
+Each part runs on its own (a fresh bridge per transport) and is bounded in time; a part that cannot
+run yet (no `bridge run`, no stdio server) is reported as such and the rest still runs. Prints the
+table and the judged targets; writes everything as JSON to bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from bench import report
+from bench.bridge_proc import HOST, Unavailable, bridge_options, running_bridge
+from bench.clients import PipeSession, SseSession, StreamableSession
+from bench.measure import OpenSession, Plan, Target, measure_setup, measure_target
+from bench.workload import TOOL, measure_jira, running_sandbox, server_argv
+
+HERE = Path(__file__).resolve().parent
+ECHO_ARGV = [sys.executable, "-S", str(HERE / "echo_server.py")]
+TRANSPORTS = ("sse", "streamable")
+T = TypeVar("T")
+
+
+class Outcome:
+    """What every part produced: figures per column, and what could not run or failed."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, dict[str, float]] = {column: {} for column in report.COLUMNS}
+        self.unavailable: list[str] = []
+        self.failed: list[str] = []
+
+    def attempt(self, part: str, work: Callable[[], None]) -> None:
+        print(f"[{part}]", file=sys.stderr, flush=True)
+        try:
+            work()
+        except Unavailable as exc:
+            self.unavailable.append(f"{part}: cannot run yet: {exc}")
+            print(f"  cannot run yet: {exc}", file=sys.stderr, flush=True)
+        except Exception as exc:
+            self.failed.append(f"{part}: {_describe(exc)}")
+            print(f"  FAILED: {_describe(exc)}", file=sys.stderr, flush=True)
+            traceback.print_exception(exc, file=sys.stderr)
+
+
+def _describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_bounded(limit: float, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run one async part on a fresh event loop (uvloop), cancelled after `limit` seconds."""
+
+    async def bounded() -> T:
+        with anyio.fail_after(limit):
+            return await fn(*args)
+
+    return anyio.run(bounded, backend="asyncio", backend_options={"use_uvloop": True})
+
+
+def opener(transport: str, port: int) -> OpenSession:
+    if transport == "sse":
+        return functools.partial(SseSession.open, HOST, port)
+    return functools.partial(StreamableSession.open, HOST, port)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer samples and 1 s load runs (about 30 s)")
+    parser.add_argument("--seconds", type=float, help="duration of each load run (default 4, quick 1)")
+    parser.add_argument(
+        "--prespawn", type=int, default=4, help="children started ahead in the --prespawn runs"
+    )
+    parser.add_argument("--jira-calls", type=int, help="get-jira-issue calls per path (default 50, quick 10)")
+    parser.add_argument("--no-workload", action="store_true", help="skip the get-jira-issue workload")
+    parser.add_argument("--bridge-option", action="append", default=[], help="extra option for `bridge run`")
+    parser.add_argument(
+        "--json", type=Path, default=HERE / "results" / "latest.json", help="where to write JSON"
+    )
+    args = parser.parse_args(argv)
+    if args.seconds is not None and not 0.2 <= args.seconds <= 30:
+        parser.error("--seconds must be between 0.2 and 30")
+    if not 1 <= args.prespawn <= 64:
+        parser.error("--prespawn must be between 1 and 64")
+    if args.jira_calls is not None and not 1 <= args.jira_calls <= 1000:
+        parser.error("--jira-calls must be between 1 and 1000")
+    return args
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        plan = Plan.quick() if args.quick else Plan()
+        if args.seconds is not None:
+            plan = Plan(**{**asdict(plan), "seconds": args.seconds})
+        self.plan = plan
+        self.args = args
+        self.jira_calls: int = args.jira_calls or (10 if args.quick else 50)
+        self.logs = args.json.parent / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.outcome = Outcome()
+        self.bridge_flags: set[str] | None = None
+        self.bridge_problem: Unavailable | None = None
+        self.part_limit = 60.0 + 12 * self.plan.seconds * len(self.plan.concurrency)
+
+    def bridge_argv_options(self, *extra: str) -> list[str]:
+        return [*self.args.bridge_option, *extra]
+
+    def floor(self) -> None:
+        target = Target("floor", functools.partial(PipeSession.open, ECHO_ARGV))
+        self.outcome.results["floor"].update(run_bounded(self.part_limit, measure_target, target, self.plan))
+
+    def check_bridge(self) -> set[str]:
+        """The options of `bridge run` (asked once); Unavailable again for every part if it failed."""
+        if self.bridge_problem is not None:
+            raise self.bridge_problem
+        if self.bridge_flags is None:
+            try:
+                self.bridge_flags = bridge_options()
+            except Unavailable as exc:
+                self.bridge_problem = exc
+                raise
+        return self.bridge_flags
+
+    def transport(self, transport: str) -> None:
+        self.check_bridge()
+        with running_bridge(
+            ECHO_ARGV, self.logs / f"bridge-{transport}.log", self.bridge_argv_options()
+        ) as bridge:
+            target = Target(transport, opener(transport, bridge.port), bridge.pid)
+            figures = run_bounded(self.part_limit, measure_target, target, self.plan)
+        if "rss_server_32_mib" in figures and "rss_server_0_mib" in figures:
+            figures["rss_server_growth_mib"] = figures["rss_server_32_mib"] - figures["rss_server_0_mib"]
+        self.outcome.results[transport].update(figures)
+
+    def prespawn(self, transport: str) -> None:
+        if "--prespawn" not in self.check_bridge():
+            raise Unavailable("`bridge run` has no --prespawn option yet")
+        options = self.bridge_argv_options("--prespawn", str(self.args.prespawn))
+        log = self.logs / f"bridge-{transport}-prespawn.log"
+        with running_bridge(ECHO_ARGV, log, options) as bridge:
+            target = Target(
+                f"{transport} --prespawn {self.args.prespawn}", opener(transport, bridge.port), bridge.pid
+            )
+            figures = run_bounded(self.part_limit, measure_setup, target, self.plan)
+        self.outcome.results[transport].update({f"prespawn_{key}": value for key, value in figures.items()})
+
+    def workload(self) -> None:
+        argv = server_argv()
+        with running_sandbox(self.logs / "sandbox.log") as env:
+            direct = functools.partial(PipeSession.open, argv, env)
+            figures, expected = run_bounded(
+                self.part_limit, measure_jira, "direct", direct, self.jira_calls, None
+            )
+            self.outcome.results["floor"].update(figures)
+            for transport in TRANSPORTS:
+                self.outcome.attempt(
+                    f"{TOOL} via {transport}",
+                    functools.partial(self.jira_via, transport, argv, env, expected),
+                )
+
+    def jira_via(self, transport: str, argv: list[str], env: Mapping[str, str], expected: str) -> None:
+        self.check_bridge()
+        log = self.logs / f"bridge-{transport}-jira.log"
+        with running_bridge(argv, log, self.bridge_argv_options(), env=env) as bridge:
+            figures, _ = run_bounded(
+                self.part_limit,
+                measure_jira,
+                transport,
+                opener(transport, bridge.port),
+                self.jira_calls,
+                expected,
+            )
+        self.outcome.results[transport].update(figures)
+
+    def run(self) -> int:
+        started = time.monotonic()
+        attempt = self.outcome.attempt
+        attempt("floor: the echo child over pipes", self.floor)
+        for transport in TRANSPORTS:
+            attempt(f"bridge, {transport}", functools.partial(self.transport, transport))
+        for transport in TRANSPORTS:
+            attempt(f"bridge --prespawn, {transport}", functools.partial(self.prespawn, transport))
+        if not self.args.no_workload:
+            attempt(f"{TOOL}: direct", self.workload)
+        self.finish(time.monotonic() - started)
+        return 1 if self.outcome.failed else 0
+
+    def finish(self, elapsed: float) -> None:
+        outcome = self.outcome
+        found = report.checks(outcome.results)
+        print()
+        print(report.table(outcome.results))
+        print()
+        for check in found:
+            print(check.line())
+        for line in outcome.unavailable + [f"FAILED {line}" for line in outcome.failed]:
+            print(line)
+        document = {
+            "meta": {
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "elapsed_s": round(elapsed, 1),
+                "quick": self.args.quick,
+                "plan": asdict(self.plan),
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "loadavg": os.getloadavg(),
+                "bridge_options": sorted(self.bridge_flags or ()),
+                "echo_argv": ECHO_ARGV,
+            },
+            "results": outcome.results,
+            "checks": [{"name": c.name, "value": c.value, "limit": c.limit, "ok": c.ok} for c in found],
+            "unavailable": outcome.unavailable,
+            "failed": outcome.failed,
+        }
+        self.args.json.parent.mkdir(parents=True, exist_ok=True)
+        self.args.json.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"\nJSON: {self.args.json}   ({elapsed:.0f} s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return Bench(parse_args(argv)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
