@@ -136,13 +136,19 @@ async def measure_load(target: Target, sessions: Sequence[Session], plan: Plan) 
     client_cpu, started = time.process_time(), time.perf_counter()
     calls = await _load(sessions, plan.seconds)
     elapsed = time.perf_counter() - started
+    server_cpu = procfs.total_cpu(server) - server_cpu
+    tree_cpu = procfs.total_cpu(tree) - tree_cpu
+    client_cpu = time.process_time() - client_cpu
     n = len(sessions)
     per_call = 1e6 / max(calls, 1)
     return {
         f"tput_{n}_per_s": calls / elapsed,
-        f"cpu_server_{n}_us_per_call": (procfs.total_cpu(server) - server_cpu) * per_call,
-        f"cpu_tree_{n}_us_per_call": (procfs.total_cpu(tree) - tree_cpu) * per_call,
-        f"cpu_client_{n}_us_per_call": (time.process_time() - client_cpu) * per_call,
+        f"cpu_server_{n}_us_per_call": server_cpu * per_call,
+        f"cpu_tree_{n}_us_per_call": tree_cpu * per_call,
+        f"cpu_client_{n}_us_per_call": client_cpu * per_call,
+        # Share of one core: near 100 % for the client would mean it, not the server, is the limit.
+        f"busy_server_{n}_pct": 100 * server_cpu / elapsed,
+        f"busy_client_{n}_pct": 100 * client_cpu / elapsed,
     }
 
 

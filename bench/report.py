@@ -21,6 +21,8 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("server CPU/call, 8 sessions (µs) [floor: child]", "cpu_server_8_us_per_call"),
     ("tree CPU/call, 8 sessions (µs)", "cpu_tree_8_us_per_call"),
     ("client CPU/call, 8 sessions (µs)", "cpu_client_8_us_per_call"),
+    ("server busy, 8 sessions (% of a core)", "busy_server_8_pct"),
+    ("client busy, 8 sessions (% of a core)", "busy_client_8_pct"),
     ("1 MiB result, checked (ms)", "large_1MiB_ms"),
     ("8 MiB result, checked (ms)", "large_8MiB_ms"),
     ("bridge RSS, no session (MiB)", "rss_server_0_mib"),

@@ -21,7 +21,7 @@ from bench.bridge_proc import HOST, Unavailable
 from bench.measure import OpenSession, ResultMismatch, progress
 from bench.stats import median, percentile
 
-ISSUE_KEY = "DEMO-1"
+ISSUE_KEY = "DEMO-2"  # has comments and a remote link: a realistic result
 TOOL = "get-jira-issue"
 
 
