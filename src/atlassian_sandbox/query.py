@@ -222,6 +222,9 @@ class Parser:
         ) if op_token.kind != "end" else self.fail("an operator")
 
     def value_list(self) -> tuple[Value, ...]:
+        """`(a, b, c)`, or a function that stands for a list, like `openSprints()`."""
+        if self.peek.kind == "word" and self.tokens[self.i + 1].kind == "(":
+            return (self.value(),)
         if self.peek.kind != "(":
             raise self.fail("'('")
         self.take()
