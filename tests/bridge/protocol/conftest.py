@@ -1,0 +1,36 @@
+"""Fixtures: one bridge around the full-protocol server for the whole run, and a `target` per
+transport. Every bridge-transport test ends by checking that no child of the bridge is left."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from tests.support.bridge import run_bridge
+from tests.support.procs import Started, wait_no_descendants
+
+from .clients import SERVER_ARGV, SERVER_ENV, Target, Transport
+
+TRANSPORTS: list[Transport] = ["stdio"]
+"""Direct stdio is the reference; the bridge transports join when `bridge run` serves them."""
+
+
+@pytest.fixture(scope="session")
+def protocol_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
+    log_path = tmp_path_factory.mktemp("protocol-bridge") / "bridge.log"
+    with run_bridge(SERVER_ARGV, log_path, env=SERVER_ENV) as started:
+        yield started
+
+
+@pytest.fixture(params=TRANSPORTS)
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    transport: Transport = request.param
+    if transport == "stdio":
+        yield Target("stdio")
+        return
+    bridge: Started = request.getfixturevalue("protocol_bridge")
+    yield Target(transport, bridge.url)
+    left = wait_no_descendants(bridge.pid, timeout=15.0)
+    assert not left, (
+        f"children of the bridge outlived their sessions: {[p.pid for p in left]}\n{bridge.log()[-3000:]}"
+    )
