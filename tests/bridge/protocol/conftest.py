@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.servers.peer import SERVER_ARGV, SERVER_ENV
 from tests.support.bridge import run_bridge
 from tests.support.procs import Started, wait_no_descendants
 
-from .clients import SERVER_ARGV, SERVER_ENV, Target, Transport
+from .clients import Target, Transport
 
 TRANSPORTS: list[Transport] = ["stdio"]
 """Direct stdio is the reference; the bridge transports join when `bridge run` serves them."""

@@ -8,8 +8,9 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from tests.servers.peer import payload
 
-from .clients import Target, connect, payload
+from .clients import Target, connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")]
 

@@ -4,8 +4,9 @@ the client's answers come back to the child; the client pings the child."""
 from __future__ import annotations
 
 import pytest
+from tests.servers.peer import Peer, payload
 
-from .clients import Peer, Target, connect, payload
+from .clients import Target, connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")]
 

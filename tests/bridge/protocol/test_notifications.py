@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 from mcp_types import ResourceUpdatedNotification, ToolListChangedNotification
+from tests.servers.peer import Peer, payload
 
-from .clients import Peer, Target, connect, payload
+from .clients import Target, connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::mcp.MCPDeprecationWarning")]
 
