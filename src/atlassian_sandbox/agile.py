@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from atlassian_sandbox import jql
@@ -14,6 +14,7 @@ from atlassian_sandbox.context import sandbox_of, user_of
 from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.jira_access import jira_of, visible_project
 from atlassian_sandbox.requests import int_param
+from atlassian_sandbox.responses import Json
 from atlassian_sandbox.store import Board, Issue
 
 AGILE = "/rest/agile/1.0"
@@ -60,11 +61,11 @@ async def boards(request: Request) -> Response:
         found = [b for b in found if b.type in q["type"].split(",")]
     if "name" in q:
         found = [b for b in found if q["name"].lower() in b.name.lower()]
-    return JSONResponse(paged(request, [board_json(request, b) for b in found]))
+    return Json(paged(request, [board_json(request, b) for b in found]))
 
 
 async def board(request: Request) -> Response:
-    return JSONResponse(board_json(request, visible_board(request)))
+    return Json(board_json(request, visible_board(request)))
 
 
 async def board_sprints(request: Request) -> Response:
@@ -78,7 +79,7 @@ async def board_sprints(request: Request) -> Response:
     sprints = [s for s in jira.store.sprints_of(found_board.id) if not states or s.state in states]
     body = paged(request, [jira.sprint(s) for s in sprints])
     del body["total"]  # Jira Software omits the total for sprints
-    return JSONResponse(body)
+    return Json(body)
 
 
 def _issues_page(request: Request, issues: list[Issue]) -> Response:
@@ -97,7 +98,7 @@ def _issues_page(request: Request, issues: list[Issue]) -> Response:
             active = [jira.store.sprints[s] for s in issue.sprint_ids if s in jira.store.sprints]
             body["fields"]["sprint"] = next((jira.sprint(s) for s in active if s.state == "active"), None)
         rendered.append(body)
-    return JSONResponse({"expand": "schema,names", "startAt": start, "maxResults": limit, "total": len(issues),
+    return Json({"expand": "schema,names", "startAt": start, "maxResults": limit, "total": len(issues),
                          "issues": rendered})
 
 
@@ -108,7 +109,7 @@ def _by_rank(issues: list[Issue]) -> list[Issue]:
 async def sprint(request: Request) -> Response:
     jira = jira_of(request)
     found = _sprint(request)
-    return JSONResponse(jira.sprint(found))
+    return Json(jira.sprint(found))
 
 
 def _sprint(request: Request) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from atlassian_sandbox import cql
@@ -15,6 +15,7 @@ from atlassian_sandbox.confluence_render import Confluence
 from atlassian_sandbox.context import base_url, sandbox_of, store_of, user_of, writer_of
 from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.requests import int_param, json_object, json_value
+from atlassian_sandbox.responses import Json
 from atlassian_sandbox.store import Content, ContentVersion
 
 CONTENT_TYPES = ("page", "comment")
@@ -60,7 +61,7 @@ def page_of(request: Request, items: list[Content], path: str, extra: dict[str, 
 async def search(request: Request) -> Response:
     text = request.query_params.get("cql", "")
     found = cql.search(store_of(request), text, user_of(request), now())
-    return JSONResponse(page_of(request, found, "/rest/api/content/search", {"cql": text}))
+    return Json(page_of(request, found, "/rest/api/content/search", {"cql": text}))
 
 
 async def site_search(request: Request) -> Response:
@@ -88,7 +89,7 @@ async def site_search(request: Request) -> Response:
         next_link = "/rest/api/search?" + urlencode({"cql": text, "limit": limit, "start": start + limit})
     body = conf.results(results, start, limit, next_link, total=len(found))
     body["cqlQuery"] = text
-    return JSONResponse(body)
+    return Json(body)
 
 
 async def list_content(request: Request) -> Response:
@@ -103,7 +104,7 @@ async def list_content(request: Request) -> Response:
         found = [c for c in found if c.title == q["title"]]
     found.sort(key=lambda c: int(c.id))
     extra = {k: q[k] for k in ("type", "spaceKey", "title") if k in q}
-    return JSONResponse(page_of(request, found, "/rest/api/content", extra))
+    return Json(page_of(request, found, "/rest/api/content", extra))
 
 
 async def get_content(request: Request) -> Response:
@@ -115,7 +116,7 @@ async def get_content(request: Request) -> Response:
         version = next((v for v in content.versions if str(v.number) == wanted), None)
         if version is None:
             raise ApiError(404, f"No content found with id: ContentId{{id={content.id}}} and version {wanted}")
-    return JSONResponse(confluence_of(request).content(content, expand, version))
+    return Json(confluence_of(request).content(content, expand, version))
 
 
 def storage_of(body: dict[str, Any], required: bool) -> str | None:
@@ -189,7 +190,7 @@ async def create_content(request: Request) -> Response:
         position=len(store.children(parent_id, kind)) if parent_id else 0,
     )
     store.contents[content.id] = content
-    return JSONResponse(confluence_of(request).content(content, WRITE_EXPAND + ",container"))
+    return Json(confluence_of(request).content(content, WRITE_EXPAND + ",container"))
 
 
 async def update_content(request: Request) -> Response:
@@ -226,7 +227,7 @@ async def update_content(request: Request) -> Response:
         message=str(version.get("message") or ""),
         minor_edit=bool(version.get("minorEdit", False)),
     ))
-    return JSONResponse(confluence_of(request).content(content, WRITE_EXPAND))
+    return Json(confluence_of(request).content(content, WRITE_EXPAND))
 
 
 async def delete_content(request: Request) -> Response:
@@ -246,7 +247,7 @@ async def children(request: Request) -> Response:
     if kind == "comment" and request.query_params.get("depth") == "all":
         replies = [r for c in found for r in store.children(c.id, "comment")]
         found = found + replies
-    return JSONResponse(page_of(request, found, f"/rest/api/content/{content.id}/child/{kind}", {}))
+    return Json(page_of(request, found, f"/rest/api/content/{content.id}/child/{kind}", {}))
 
 
 async def versions(request: Request) -> Response:
@@ -256,11 +257,11 @@ async def versions(request: Request) -> Response:
     newest_first = list(reversed(content.versions))
     chosen = [conf.version(content, v) for v in newest_first[start : start + limit]]
     more = f"/rest/api/content/{content.id}/version?start={start + limit}&limit={limit}"
-    return JSONResponse(conf.results(chosen, start, limit, more if start + limit < len(newest_first) else None))
+    return Json(conf.results(chosen, start, limit, more if start + limit < len(newest_first) else None))
 
 
 async def labels(request: Request) -> Response:
-    return JSONResponse(confluence_of(request).labels(found_content(request)))
+    return Json(confluence_of(request).labels(found_content(request)))
 
 
 async def add_labels(request: Request) -> Response:
@@ -274,7 +275,7 @@ async def add_labels(request: Request) -> Response:
             raise ApiError(400, "A label needs a name without spaces.")
         if name.lower() not in content.labels:
             content.labels.append(name.lower())
-    return JSONResponse(confluence_of(request).labels(content))
+    return Json(confluence_of(request).labels(content))
 
 
 async def remove_label(request: Request) -> Response:
@@ -293,7 +294,7 @@ async def spaces(request: Request) -> Response:
     wanted = {k for k in request.query_params.getlist("spaceKey")}
     found = [s for s in store_of(request).spaces.values() if not wanted or s.key in wanted]
     more = f"/rest/api/space?start={start + limit}&limit={limit}"
-    return JSONResponse(conf.results([conf.space(s) for s in found[start : start + limit]], start, limit,
+    return Json(conf.results([conf.space(s) for s in found[start : start + limit]], start, limit,
                                      more if start + limit < len(found) else None))
 
 
@@ -301,11 +302,11 @@ async def space(request: Request) -> Response:
     found = store_of(request).spaces.get(request.path_params["key"])
     if found is None:
         raise ApiError(404, f"No space with key : {request.path_params['key']}")
-    return JSONResponse(confluence_of(request).space(found))
+    return Json(confluence_of(request).space(found))
 
 
 async def current_user(request: Request) -> Response:
-    return JSONResponse(confluence_of(request).user(user_of(request).name))
+    return Json(confluence_of(request).user(user_of(request).name))
 
 
 def routes(prefix: str) -> list[Route]:

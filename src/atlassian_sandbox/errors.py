@@ -5,7 +5,9 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
+
+from atlassian_sandbox.responses import Json
 
 
 class ApiError(Exception):
@@ -53,4 +55,4 @@ def error_response(
     errors: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    return JSONResponse(error_body(service, status, message, errors), status_code=status, headers=headers)
+    return Json(error_body(service, status, message, errors), status_code=status, headers=headers)

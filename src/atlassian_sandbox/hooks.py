@@ -6,18 +6,22 @@ The middleware also authenticates every non-hook request, so the log can name th
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlassian_sandbox.auth import CHALLENGES, UNAUTHENTICATED, authenticate
 from atlassian_sandbox.context import Fault, Sandbox, sandbox_of
 from atlassian_sandbox.errors import error_body, error_response
+from atlassian_sandbox.responses import Json
+
+log = logging.getLogger("atlassian_sandbox")
 
 HOOK_PREFIX = "/__sandbox"
 MALFORMED = b'{"truncated": [1, 2, {"oops": '
@@ -80,7 +84,7 @@ def fault_response(fault: Fault, service: str) -> Response | None:
     if fault.retry_after is not None and fault.status in (429, 503):
         headers["Retry-After"] = str(fault.retry_after)
     body = fault.body if fault.body is not None else error_body(service, fault.status, "Injected fault")
-    return JSONResponse(body, status_code=fault.status, headers=headers)
+    return Json(body, status_code=fault.status, headers=headers)
 
 
 def unauthenticated(service: str) -> Response:
@@ -117,6 +121,7 @@ class SandboxMiddleware:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
                 box.requests.append(entry)
+                log.info("%s %s -> %s (%s)", method, path, entry["status"], entry["user"] or "anonymous")
             await send(message)
 
         fault = take_fault(box, method, path)
@@ -139,21 +144,21 @@ class SandboxMiddleware:
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "mode": sandbox_of(request).mode})
+    return Json({"status": "ok", "mode": sandbox_of(request).mode})
 
 
 async def reset(request: Request) -> Response:
     sandbox_of(request).reset()
-    return JSONResponse({"status": "reset"})
+    return Json({"status": "reset"})
 
 
 async def add_fault(request: Request) -> Response:
     try:
         fault = parse_fault(await request.json())
     except ValueError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return Json({"error": str(exc)}, status_code=400)
     sandbox_of(request).faults.append(fault)
-    return JSONResponse({"faults": len(sandbox_of(request).faults)}, status_code=201)
+    return Json({"faults": len(sandbox_of(request).faults)}, status_code=201)
 
 
 async def clear_faults(request: Request) -> Response:
@@ -162,7 +167,7 @@ async def clear_faults(request: Request) -> Response:
 
 
 async def list_requests(request: Request) -> Response:
-    return JSONResponse({"requests": sandbox_of(request).requests})
+    return Json({"requests": sandbox_of(request).requests})
 
 
 async def clear_requests(request: Request) -> Response:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from atlassian_sandbox import adf
@@ -23,6 +23,7 @@ from atlassian_sandbox.context import sandbox_of, user_of, writer_of
 from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.jira_access import jira_of, user_ref, visible_issue, visible_project
 from atlassian_sandbox.requests import json_object
+from atlassian_sandbox.responses import Json
 from atlassian_sandbox.store import Change, ChangeItem, Comment, Issue, IssueLink, RemoteLink, Worklog
 
 NO_CONTENT = 204
@@ -58,7 +59,7 @@ def named(value: Any, table: dict[str, str], field: str, label: str) -> str:
 async def get_issue(request: Request) -> Response:
     issue = visible_issue(request, request.path_params["key"])
     q = request.query_params
-    return JSONResponse(jira_of(request).issue(issue, q.get("fields"), q.get("expand")))
+    return Json(jira_of(request).issue(issue, q.get("fields"), q.get("expand")))
 
 
 def _set_field(request: Request, issue: Issue, name: str, value: Any, changes: list[ChangeItem]) -> None:
@@ -239,7 +240,7 @@ async def create_issue(request: Request) -> Response:
         project.issue_counter -= 1
         raise
     rest_url = jira_of(request).rest
-    return JSONResponse({"id": str(issue.id), "key": issue.key, "self": f"{rest_url}/issue/{issue.id}"},
+    return Json({"id": str(issue.id), "key": issue.key, "self": f"{rest_url}/issue/{issue.id}"},
                         status_code=201)
 
 
@@ -261,7 +262,7 @@ async def list_comments(request: Request) -> Response:
     limit = int(request.query_params.get("maxResults", "50") or 50)
     everything = [jira.comment(issue, c) for c in issue.comments]
     page = everything[start : start + limit]
-    return JSONResponse({"startAt": start, "maxResults": limit, "total": len(everything), "comments": page})
+    return Json({"startAt": start, "maxResults": limit, "total": len(everything), "comments": page})
 
 
 async def add_comment(request: Request) -> Response:
@@ -269,7 +270,7 @@ async def add_comment(request: Request) -> Response:
     writer_of(request, "comment on this issue")
     body = await json_object(request)
     comment = _add_comment(request, issue, body.get("body"))
-    return JSONResponse(jira_of(request).comment(issue, comment), status_code=201)
+    return Json(jira_of(request).comment(issue, comment), status_code=201)
 
 
 async def list_transitions(request: Request) -> Response:
@@ -290,7 +291,7 @@ async def list_transitions(request: Request) -> Response:
         for target, tid in TRANSITION_IDS.items()
         if target != issue.status
     ]
-    return JSONResponse({"expand": "transitions", "transitions": transitions})
+    return Json({"expand": "transitions", "transitions": transitions})
 
 
 async def do_transition(request: Request) -> Response:
@@ -346,7 +347,7 @@ def remote_link_json(request: Request, issue: Issue, link: RemoteLink) -> dict[s
 
 async def list_remote_links(request: Request) -> Response:
     issue = visible_issue(request, request.path_params["key"])
-    return JSONResponse([remote_link_json(request, issue, link) for link in issue.remote_links])
+    return Json([remote_link_json(request, issue, link) for link in issue.remote_links])
 
 
 async def add_remote_link(request: Request) -> Response:
@@ -367,7 +368,7 @@ async def add_remote_link(request: Request) -> Response:
     )
     issue.remote_links.append(link)
     self_url = f"{jira_of(request).rest}/issue/{issue.key}/remotelink/{link.id}"
-    return JSONResponse({"id": link.id, "self": self_url}, status_code=201)
+    return Json({"id": link.id, "self": self_url}, status_code=201)
 
 
 DURATION = re.compile(r"^\s*(?:(\d+)w)?\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
@@ -384,7 +385,7 @@ def parse_duration(text: str) -> int:
 
 async def list_worklogs(request: Request) -> Response:
     issue = visible_issue(request, request.path_params["key"])
-    return JSONResponse(jira_of(request).worklogs_page(issue))
+    return Json(jira_of(request).worklogs_page(issue))
 
 
 async def add_worklog(request: Request) -> Response:
@@ -411,7 +412,7 @@ async def add_worklog(request: Request) -> Response:
         created=now(),
     )
     issue.worklogs.append(log)
-    return JSONResponse(jira_of(request).worklog(issue, log), status_code=201)
+    return Json(jira_of(request).worklog(issue, log), status_code=201)
 
 
 async def link_issues(request: Request) -> Response:
@@ -441,7 +442,7 @@ async def link_issues(request: Request) -> Response:
 async def project_versions(request: Request) -> Response:
     project = visible_project(request, request.path_params["key"])
     jira = jira_of(request)
-    return JSONResponse([jira.version(project, v) for v in project.versions])
+    return Json([jira.version(project, v) for v in project.versions])
 
 
 def routes() -> list[Route]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from atlassian_sandbox.catalog import (
@@ -21,6 +22,7 @@ from atlassian_sandbox.context import sandbox_of, user_of
 from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.jira_access import jira_of, visible_issue, visible_project, visible_projects
 from atlassian_sandbox.requests import int_param
+from atlassian_sandbox.responses import Json
 from atlassian_sandbox.seed import USERS, User, by_account_id
 
 CREATE_FIELDS = ("summary", "issuetype", "project", "description", "priority", "assignee", "reporter",
@@ -31,20 +33,21 @@ async def myself(request: Request) -> Response:
     body = jira_of(request).user_json(user_of(request))
     body["groups"] = {"size": 1, "items": []}
     body["locale"] = "en_US"
-    return JSONResponse(body)
+    return Json(body)
 
 
 async def server_info(request: Request) -> Response:
     box = sandbox_of(request)
     cloud = box.mode == "cloud"
-    return JSONResponse({
+    now = datetime.now(UTC)
+    return Json({
         "baseUrl": box.base_url,
         "version": "1001.0.0-SNAPSHOT" if cloud else "9.12.2",
         "versionNumbers": [1001, 0, 0] if cloud else [9, 12, 2],
         "deploymentType": "Cloud" if cloud else "Server",
         "buildNumber": 100230 if cloud else 9120002,
         "buildDate": jira_time(box.store.now),
-        "serverTime": jira_time(box.store.now),
+        "serverTime": jira_time(now),
         "scmInfo": "sandbox",
         "serverTitle": "Atlassian Sandbox Jira",
     })
@@ -52,7 +55,7 @@ async def server_info(request: Request) -> Response:
 
 async def projects(request: Request) -> Response:
     jira = jira_of(request)
-    return JSONResponse([jira.project(p) for p in visible_projects(request)])
+    return Json([jira.project(p) for p in visible_projects(request)])
 
 
 async def project_search(request: Request) -> Response:
@@ -73,11 +76,11 @@ async def project_search(request: Request) -> Response:
     }
     if not is_last:
         body["nextPage"] = f"{jira.rest}/project/search?startAt={start + limit}&maxResults={limit}"
-    return JSONResponse(body)
+    return Json(body)
 
 
 async def project(request: Request) -> Response:
-    return JSONResponse(jira_of(request).project(visible_project(request, request.path_params["key"]), True))
+    return Json(jira_of(request).project(visible_project(request, request.path_params["key"]), True))
 
 
 def _matches(user: User, text: str) -> bool:
@@ -103,7 +106,7 @@ def _users_page(request: Request, users: list[User]) -> Response:
     jira = jira_of(request)
     start = int_param(request, "startAt", 0)
     limit = int_param(request, "maxResults", 50, 1, 1000)
-    return JSONResponse([jira.user_json(u) for u in users[start : start + limit]])
+    return Json([jira.user_json(u) for u in users[start : start + limit]])
 
 
 async def user_search(request: Request) -> Response:
@@ -135,7 +138,7 @@ async def get_user(request: Request) -> Response:
         found = USERS.get(q.get("username") or q.get("key") or "")
     if found is None:
         raise ApiError(404, "The user named does not exist or you do not have permission to see it.")
-    return JSONResponse(jira_of(request).user_json(found))
+    return Json(jira_of(request).user_json(found))
 
 
 def field_json(f: FieldDef) -> dict[str, Any]:
@@ -153,7 +156,7 @@ def field_json(f: FieldDef) -> dict[str, Any]:
 
 
 async def fields(request: Request) -> Response:
-    return JSONResponse([field_json(f) for f in FIELDS])
+    return Json([field_json(f) for f in FIELDS])
 
 
 def _create_field(request: Request, f: FieldDef, type_name: str) -> dict[str, Any]:
@@ -194,7 +197,7 @@ async def createmeta_issuetypes(request: Request) -> Response:
     jira = jira_of(request)
     types = [jira.issuetype(t) for t in ISSUE_TYPES]
     key = "issueTypes" if sandbox_of(request).mode == "cloud" else "values"
-    return JSONResponse(_paged(request, types, key))
+    return Json(_paged(request, types, key))
 
 
 async def createmeta_fields(request: Request) -> Response:
@@ -204,7 +207,7 @@ async def createmeta_fields(request: Request) -> Response:
     if type_name is None:
         raise ApiError(404, "The issue type with id '" + type_id + "' does not exist.")
     key = "fields" if sandbox_of(request).mode == "cloud" else "values"
-    return JSONResponse(_paged(request, _create_fields(request, type_name), key))
+    return Json(_paged(request, _create_fields(request, type_name), key))
 
 
 async def createmeta_legacy(request: Request) -> Response:
@@ -224,12 +227,12 @@ async def createmeta_legacy(request: Request) -> Response:
                 entry["fields"] = {f["fieldId"]: f for f in _create_fields(request, t)}
             types.append(entry)
         out.append({**jira.project(p), "issuetypes": types})
-    return JSONResponse({"expand": "projects", "projects": out})
+    return Json({"expand": "projects", "projects": out})
 
 
 async def link_types(request: Request) -> Response:
     rest = jira_of(request).rest
-    return JSONResponse({"issueLinkTypes": [
+    return Json({"issueLinkTypes": [
         {"id": t.id, "name": t.name, "inward": t.inward, "outward": t.outward, "self": f"{rest}/issueLinkType/{t.id}"}
         for t in LINK_TYPES.values()
     ]})
@@ -237,17 +240,17 @@ async def link_types(request: Request) -> Response:
 
 async def priorities(request: Request) -> Response:
     jira = jira_of(request)
-    return JSONResponse([jira.priority(p) for p in PRIORITIES])
+    return Json([jira.priority(p) for p in PRIORITIES])
 
 
 async def issue_types(request: Request) -> Response:
     jira = jira_of(request)
-    return JSONResponse([jira.issuetype(t) for t in ISSUE_TYPES])
+    return Json([jira.issuetype(t) for t in ISSUE_TYPES])
 
 
 async def statuses(request: Request) -> Response:
     jira = jira_of(request)
-    return JSONResponse([jira.status(s) for s in STATUSES])
+    return Json([jira.status(s) for s in STATUSES])
 
 
 def routes() -> list[Route]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from atlassian_sandbox import adf
 from atlassian_sandbox.catalog import (
     FIELDS,
     ISSUE_TYPES,
+    LINK_TYPES,
     PRIORITIES,
     SPRINT_FIELD,
     STATUSES,
@@ -198,8 +200,6 @@ class Jira:
         }
 
     def issuelinks(self, issue: Issue) -> list[dict[str, Any]]:
-        from atlassian_sandbox.catalog import LINK_TYPES
-
         out: list[dict[str, Any]] = []
         for link in self.store.links:
             if issue.key not in (link.inward, link.outward):
@@ -304,8 +304,6 @@ def render_html(text: str | None) -> str | None:
     """A plain HTML rendering of wiki text (paragraphs only): enough for `renderedFields`."""
     if text is None:
         return None
-    import html
-
     return "".join(f"<p>{html.escape(block)}</p>" for block in text.split("\n\n") if block.strip())
 
 

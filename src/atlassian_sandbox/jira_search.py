@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from atlassian_sandbox import jql
@@ -18,6 +18,7 @@ from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.jira_access import jira_of
 from atlassian_sandbox.query import QueryError, parse
 from atlassian_sandbox.requests import json_object
+from atlassian_sandbox.responses import Json
 from atlassian_sandbox.store import Issue
 
 GONE = (
@@ -74,7 +75,7 @@ async def legacy_search(request: Request) -> Response:
     start = as_int(params, "startAt", 0, 1_000_000)
     limit = as_int(params, "maxResults", 50, 1000)
     page = found[start : start + limit]
-    return JSONResponse({
+    return Json({
         "expand": "schema,names",
         "startAt": start,
         "maxResults": limit,
@@ -120,7 +121,7 @@ async def enhanced_search(request: Request) -> Response:
     body: dict[str, Any] = {"issues": render(request, page, params, "id"), "isLast": is_last}
     if not is_last:
         body["nextPageToken"] = _token(text, start + limit)
-    return JSONResponse(body)
+    return Json(body)
 
 
 def routes() -> list[Route]:
