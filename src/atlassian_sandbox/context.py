@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from atlassian_sandbox.seed import User
 from atlassian_sandbox.store import Store
 
 MODES = ("cloud", "dc")
+LOG_LIMIT = 10_000  # the request log keeps the newest entries only, so long benchmark runs stay bounded
 CONFLUENCE_PREFIX = {"cloud": "/wiki", "dc": "/confluence"}
 
 
@@ -38,7 +40,7 @@ class Sandbox:
     seeder: Callable[[datetime, str], Store]
     store: Store = field(init=False)
     faults: list[Fault] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -167,7 +167,7 @@ async def clear_faults(request: Request) -> Response:
 
 
 async def list_requests(request: Request) -> Response:
-    return Json({"requests": sandbox_of(request).requests})
+    return Json({"requests": list(sandbox_of(request).requests)})
 
 
 async def clear_requests(request: Request) -> Response:

@@ -99,7 +99,7 @@ for _field in (
 ):
     FIELDS[_field.name] = _field
 ALIASES = {
-    "type": "issuetype", "issuekey": "key", "id": "key", "resolutiondate": "resolved",
+    "type": "issuetype", "issuekey": "key", "issue": "key", "id": "key", "resolutiondate": "resolved",
     "createddate": "created", "updateddate": "updated", "cf[10016]": "story points",
     "customfield_10016": "story points", "story point estimate": "story points", "cf[10020]": "sprint",
     "customfield_10020": "sprint", "fixversions": "fixversion", "components": "component", "label": "labels",
@@ -140,6 +140,10 @@ class Compiler:
         if value.function in ("opensprints", "closedsprints", "futuresprints"):
             state = {"opensprints": "active", "closedsprints": "closed", "futuresprints": "future"}[value.function]
             return {str(s.id) for s in self.store.sprints.values() if s.state == state}
+        if value.function in ("releasedversions", "unreleasedversions"):
+            released = value.function == "releasedversions"
+            return {v.name.lower() for p in self.store.projects.values() for v in p.versions
+                    if v.released == released and (not value.args or p.key == value.args[0].upper())}
         if value.function is not None:
             raise JqlError(f"Unable to find JQL function '{value.text}({', '.join(value.args)})'.")
         text = value.text.lower()

@@ -142,3 +142,21 @@ def test_bad_fault_specs_are_refused(sandbox: SandboxServer) -> None:
         response = httpx.post(f"{sandbox.url}/__sandbox/faults", json=spec, timeout=5)
         assert response.status_code == 400, spec
         assert response.json()["error"]
+
+
+def test_a_fault_can_carry_its_own_body(sandbox: SandboxServer) -> None:
+    sandbox.reset()
+    sandbox.fault(method="GET", path="/serverInfo", status=500, body={"custom": True})
+    response = httpx.get(f"{sandbox.url}/rest/api/2/serverInfo", auth=sandbox.auth(ALICE), timeout=5)
+    assert response.status_code == 500 and response.json() == {"custom": True}
+    assert "retry-after" not in response.headers
+
+
+def test_unknown_routes_and_methods_answer_in_the_service_shape(sandbox: SandboxServer) -> None:
+    auth = sandbox.auth(ALICE)
+    missing_jira = httpx.get(f"{sandbox.url}/rest/api/2/nothing-here", auth=auth, timeout=5)
+    missing_wiki = httpx.get(f"{sandbox.confluence_url}/rest/api/nothing-here", auth=auth, timeout=5)
+    wrong_method = httpx.patch(f"{sandbox.url}/rest/api/2/myself", auth=auth, timeout=5)
+    assert missing_jira.status_code == 404 and missing_jira.json()["errorMessages"]
+    assert missing_wiki.status_code == 404 and missing_wiki.json()["statusCode"] == 404
+    assert wrong_method.status_code == 405 and wrong_method.json()["errorMessages"]

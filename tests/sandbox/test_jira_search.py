@@ -106,6 +106,9 @@ SEARCHES = [
     ("project = DEMO AND cf[10016] >= 8", ["DEMO-6", "DEMO-13", "DEMO-19"]),
     ("project = DEMO AND parent = DEMO-6", ["DEMO-10", "DEMO-11"]),
     ("key = OPS-3", ["OPS-3"]),
+    ("issue in (OPS-3, DEMO-4)", ["OPS-3", "DEMO-4"]),
+    ("project = DEMO AND fixVersion in releasedVersions(DEMO)", ["DEMO-2", "DEMO-3", "DEMO-5", "DEMO-22"]),
+    ("assignee in (currentUser()) AND project = SEC", ["SEC-1", "SEC-5"]),
     ("project = SEC AND NOT status = 'To Do' AND assignee != carol", ["SEC-1", "SEC-6"]),
 ]
 
