@@ -18,6 +18,9 @@ Tools (results are one JSON text block, also given as `structuredContent` when i
   until cancelled); returns `{"tag": tag, "finished": true}`.
 - `was_cancelled`: what happened to the `slow` call with `tag`: the request id the server saw, the
   ids named by `notifications/cancelled`, whether the call was interrupted.
+- `gate`: reports progress 0, then waits until `open` is called with the same `name`; with
+  `open`, two calls are in flight at once for as long as the caller likes, without timing.
+- `open`: opens the gate `name`.
 - `ping_client`: sends `ping` to the client.
 - `big`: a text of exactly `n` ASCII bytes.
 - `whoami`: this process's pid and the value of env var `name` (default `FULL_PROTOCOL_TAG`).
@@ -61,7 +64,7 @@ RESOURCES = {
     "test://full/b": "contents of b",
 }
 SLOW_LIMIT_SECONDS = 120.0
-"""`slow` gives up after this long, so a server whose client vanished still ends."""
+"""`slow` and `gate` give up after this long, so a server whose client vanished still ends."""
 
 
 @dataclass
@@ -73,6 +76,10 @@ class Session:
     slow_ids: dict[str, types.RequestId | None] = field(default_factory=dict)
     interrupted: set[str] = field(default_factory=set)
     cancelled_ids: list[types.RequestId] = field(default_factory=list)
+    gates: dict[str, anyio.Event] = field(default_factory=dict)
+
+    def gate(self, name: str) -> anyio.Event:
+        return self.gates.setdefault(name, anyio.Event())
 
 
 Ctx = ServerRequestContext[Session]
@@ -174,6 +181,20 @@ async def was_cancelled(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
     }
 
 
+async def gate(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
+    name = _arg(args, "name", str)
+    await ctx.session.report_progress(0, None, "waiting")
+    with anyio.fail_after(SLOW_LIMIT_SECONDS):
+        await s.gate(name).wait()
+    return {"gate": name, "passed": True}
+
+
+async def open_gate(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
+    name = _arg(args, "name", str)
+    s.gate(name).set()
+    return {"opened": name}
+
+
 async def ping_client(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
     await ctx.session.send_ping()
     return {"pong": True}
@@ -203,6 +224,8 @@ TOOLS: dict[str, tuple[ToolFn, dict[str, Any]]] = {
     "list_changed": (list_changed, _schema()),
     "slow": (slow, _schema(tag="string", seconds="number")),
     "was_cancelled": (was_cancelled, _schema(tag="string")),
+    "gate": (gate, _schema(name="string")),
+    "open": (open_gate, _schema(name="string")),
     "ping_client": (ping_client, _schema()),
     "big": (big, _schema(n="integer")),
     "whoami": (whoami, _schema(name="string")),

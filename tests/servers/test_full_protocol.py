@@ -4,6 +4,7 @@ transport, by `tests/bridge/protocol/`.)"""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from mcp import MCPError
 from mcp_types import INVALID_PARAMS, TextContent
@@ -59,3 +60,27 @@ async def test_bad_input_is_a_clear_error(tool: str, arguments: dict[str, object
         expected = tool if tool == "no_such_tool" else "argument"
         assert expected in error.value.message
         assert payload(await client.call_tool("echo", {"ok": 1})) == {"ok": 1}
+
+
+async def test_gate_holds_a_call_until_opened() -> None:
+    waiting = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        assert message == "waiting"
+        waiting.set()
+
+    async with Peer().client(stdio_parameters()) as client:
+        passed: list[object] = []
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+
+                async def held() -> None:
+                    passed.append(
+                        payload(await client.call_tool("gate", {"name": "g"}, progress_callback=on_progress))
+                    )
+
+                tg.start_soon(held)
+                await waiting.wait()
+                assert passed == []
+                assert payload(await client.call_tool("open", {"name": "g"})) == {"opened": "g"}
+        assert passed == [{"gate": "g", "passed": True}]
