@@ -22,7 +22,7 @@ from atlassian_sandbox.catalog import (
 from atlassian_sandbox.context import sandbox_of, user_of, writer_of
 from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.jira_access import jira_of, user_ref, visible_issue, visible_project
-from atlassian_sandbox.requests import json_object
+from atlassian_sandbox.requests import int_param, json_object
 from atlassian_sandbox.responses import Json
 from atlassian_sandbox.store import Change, ChangeItem, Comment, Issue, IssueLink, RemoteLink, Worklog
 
@@ -139,9 +139,7 @@ def _apply_update_ops(request: Request, issue: Issue, update: Any, changes: list
                     labels.append(arg)
                 elif verb == "remove":
                     labels = [label for label in labels if label != arg]
-                elif verb == "set":
-                    labels = list(arg)
-                _set_field(request, issue, "labels", labels, changes)
+                _set_field(request, issue, "labels", arg if verb == "set" else labels, changes)
             elif verb == "set":
                 _set_field(request, issue, name, arg, changes)
             else:
@@ -258,8 +256,8 @@ def _add_comment(request: Request, issue: Issue, raw: Any) -> Comment:
 async def list_comments(request: Request) -> Response:
     issue = visible_issue(request, request.path_params["key"])
     jira = jira_of(request)
-    start = int(request.query_params.get("startAt", "0") or 0)
-    limit = int(request.query_params.get("maxResults", "50") or 50)
+    start = int_param(request, "startAt", 0)
+    limit = int_param(request, "maxResults", 50, 1, 5000)
     everything = [jira.comment(issue, c) for c in issue.comments]
     page = everything[start : start + limit]
     return Json({"startAt": start, "maxResults": limit, "total": len(everything), "comments": page})
@@ -306,7 +304,10 @@ async def do_transition(request: Request) -> Response:
     if target is None or target == issue.status:
         raise ApiError(400, f"Transition id '{tid}' is not valid for this issue.")
     changes = [ChangeItem("status", issue.status, target)]
-    for name, value in (body.get("fields") or {}).items():
+    fields = body.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise ApiError(400, "The 'fields' value must be an object.")
+    for name, value in fields.items():
         if name != "resolution":
             _set_field(request, issue, name, value, changes)
     if "update" in body:

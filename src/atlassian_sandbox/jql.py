@@ -274,7 +274,8 @@ def search(store: Store, text: str, user: User, now: datetime | None = None) -> 
     try:
         query = parse(text)
     except QueryError as exc:
-        raise JqlError(f"Error in the JQL Query: {exc.message} (line 1, character {exc.position})") from exc
+        where = "" if exc.position is None else f" (line 1, character {exc.position})"
+        raise JqlError(f"Error in the JQL Query: {exc.message}{where}") from exc
     compiler = Compiler(store, user, now or store.now)
     predicate = compiler.node(query.where) if query.where is not None else (lambda i: True)
     found = [i for i in store.issues.values() if user.sees(i.project) and predicate(i)]

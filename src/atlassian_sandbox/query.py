@@ -23,9 +23,9 @@ VALID_OPERATORS = "'=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', '
 
 
 class QueryError(ValueError):
-    """A query that does not parse; `position` is the 1-based character where it went wrong."""
+    """A query that does not parse; `position` is the 1-based character, None at the end of the query."""
 
-    def __init__(self, message: str, position: int) -> None:
+    def __init__(self, message: str, position: int | None) -> None:
         super().__init__(message)
         self.message = message
         self.position = position
@@ -138,8 +138,9 @@ class Parser:
 
     def fail(self, expected: str, token: Token | None = None) -> QueryError:
         token = token or self.peek
-        got = "the end of the query" if token.kind == "end" else f"'{token.text}'"
-        return QueryError(f"Expecting {expected} but got {got}.", token.position)
+        if token.kind == "end":
+            return QueryError(f"Expecting {expected} before the end of the query.", None)
+        return QueryError(f"Expecting {expected} but got '{token.text}'.", token.position)
 
     def parse(self) -> Query:
         where = None
@@ -275,8 +276,11 @@ def relative(text: str, now: datetime) -> datetime | None:
     if not match:
         return None
     sign, amount, unit = match.groups()
-    delta = timedelta(seconds=int(amount) * UNIT_SECONDS[unit])
-    return now - delta if sign == "-" else now + delta
+    try:
+        delta = timedelta(seconds=int(amount) * UNIT_SECONDS[unit])
+        return now - delta if sign == "-" else now + delta
+    except OverflowError:
+        return None
 
 
 def moment(value: Value, now: datetime) -> datetime | None:

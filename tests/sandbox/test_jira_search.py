@@ -160,7 +160,8 @@ def test_viewer_never_sees_sec_in_search(sandbox: SandboxServer) -> None:
     ("jql", "message"),
     [
         ("status foo Done", "Error in the JQL Query: Expecting operator but got 'foo'."),
-        ("project = DEMO AND (status = Done", "Error in the JQL Query: Expecting ')'"),
+        ("project = DEMO AND (status = Done", "Error in the JQL Query: Expecting ')' before the end of the query."),
+        ("project = DEMO AND", "Error in the JQL Query: Expecting a field name before the end of the query."),
         ("nosuchfield = 1", "Field 'nosuchfield' does not exist or you do not have permission to view it."),
         ("project = NOPE", "The value 'NOPE' does not exist for the field 'project'."),
         ("summary = 'exact'", "The operator '=' is not supported by the 'summary' field."),
