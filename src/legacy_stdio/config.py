@@ -12,6 +12,8 @@ Variables (the legacy 0.2.x names, plus additions):
   `..._HTTPS_PROXY`, `..._NO_PROXY` (override `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`, which apply too).
 - `READ_ONLY_MODE` (write tools are neither listed nor accepted), `ENABLED_TOOLS` (comma list),
   `JIRA_PROJECTS_FILTER`, `CONFLUENCE_SPACES_FILTER` (comma lists of keys).
+- `JIRA_SEARCH_PAGE_SIZE` (default 100): issues asked for per search request; searches follow
+  pages (`nextPageToken` on Cloud, `startAt` on Server/DC) up to the requested maximum.
 - Retries on 429/503 honour `Retry-After`: `ATLASSIAN_MAX_RETRIES` (default 3),
   `ATLASSIAN_RETRY_MAX_WAIT` (seconds one wait may last, default 10), `ATLASSIAN_RETRY_WRITES`
   (default false: only reads are retried).
@@ -71,6 +73,7 @@ class Settings:
     jira: ServiceConfig | None
     confluence: ServiceConfig | None
     jira_deployment: str | None = None  # "cloud", "server" or None (detect)
+    search_page_size: int = 100
     read_only: bool = False
     enabled_tools: frozenset[str] | None = None
     projects_filter: tuple[str, ...] = ()
@@ -177,6 +180,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         jira=_service(env, "Jira"),
         confluence=_service(env, "Confluence"),
         jira_deployment=_deployment(env),
+        search_page_size=int(parse_number(env, "JIRA_SEARCH_PAGE_SIZE", 100, minimum=1)),
         read_only=parse_bool(env, "READ_ONLY_MODE", False),
         enabled_tools=frozenset(enabled) if enabled else None,
         projects_filter=tuple(p.upper() for p in parse_list(env, "JIRA_PROJECTS_FILTER")),

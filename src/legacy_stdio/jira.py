@@ -20,7 +20,6 @@ DETAIL_FIELDS = [
     "timetracking", "duedate", "resolution",
 ]
 _STORY_POINT_NAMES = ("story points", "story point estimate")
-_PAGE_SIZE = 100
 
 
 def quote_jql(value: str) -> str:
@@ -62,8 +61,11 @@ def project_of(issue_key: str) -> str:
 class JiraClient:
     """Typed operations over the Jira REST API for one signed-in user."""
 
-    def __init__(self, api: ApiClient, deployment: str | None, projects: tuple[str, ...]) -> None:
+    def __init__(
+        self, api: ApiClient, deployment: str | None, projects: tuple[str, ...], page_size: int = 100
+    ) -> None:
         self.api = api
+        self.page_size = page_size
         self._deployment = deployment
         self.projects = projects
         self._story_points: str | bool | None = False  # False: not looked up yet
@@ -121,7 +123,7 @@ class JiraClient:
         token: str | None = None
         while len(issues) < max_results:
             params: dict[str, Any] = {
-                "jql": jql, "fields": fields, "maxResults": min(_PAGE_SIZE, max_results - len(issues)),
+                "jql": jql, "fields": fields, "maxResults": min(self.page_size, max_results - len(issues)),
             }
             if token:
                 params["nextPageToken"] = token
@@ -137,7 +139,7 @@ class JiraClient:
         while len(issues) < max_results:
             params = {
                 "jql": jql, "fields": fields, "startAt": len(issues),
-                "maxResults": min(_PAGE_SIZE, max_results - len(issues)),
+                "maxResults": min(self.page_size, max_results - len(issues)),
             }
             page = await self.api.request("GET", f"{API}/search", params=params) or {}
             found = page.get("issues") or []
@@ -304,7 +306,7 @@ class JiraClient:
         issues: list[dict[str, Any]] = []
         while len(issues) < max_results:
             params: dict[str, Any] = {
-                "fields": fields, "startAt": len(issues), "maxResults": min(_PAGE_SIZE, max_results - len(issues)),
+                "fields": fields, "startAt": len(issues), "maxResults": min(self.page_size, max_results - len(issues)),
             }
             if jql:
                 params["jql"] = jql

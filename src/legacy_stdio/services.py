@@ -50,7 +50,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             return ApiClient(config, settings.retry, client)
 
         jira = (
-            JiraClient(await api(settings.jira), settings.jira_deployment, settings.projects_filter)
+            JiraClient(
+                await api(settings.jira), settings.jira_deployment, settings.projects_filter,
+                settings.search_page_size,
+            )
             if settings.jira
             else None
         )
