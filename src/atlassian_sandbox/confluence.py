@@ -16,6 +16,7 @@ from atlassian_sandbox.context import base_url, sandbox_of, store_of, user_of, w
 from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.requests import int_param, json_object, json_value
 from atlassian_sandbox.responses import Json
+from atlassian_sandbox.seed import USERS, by_account_id
 from atlassian_sandbox.store import Content, ContentVersion
 
 CONTENT_TYPES = ("page", "comment")
@@ -309,6 +310,18 @@ async def current_user(request: Request) -> Response:
     return Json(confluence_of(request).user(user_of(request).name))
 
 
+async def get_user(request: Request) -> Response:
+    """`/user?accountId=` on cloud, `/user?username=` (or `key=`) on Server/DC."""
+    q = request.query_params
+    if sandbox_of(request).mode == "cloud":
+        found = by_account_id(q.get("accountId", ""))
+    else:
+        found = USERS.get(q.get("username") or q.get("key") or "")
+    if found is None:
+        raise ApiError(404, "No user found with the given identifier.")
+    return Json(confluence_of(request).user(found.name))
+
+
 def routes(prefix: str) -> list[Route]:
     api = f"{prefix}/rest/api"
     return [
@@ -327,4 +340,5 @@ def routes(prefix: str) -> list[Route]:
         Route(f"{api}/space", spaces, methods=["GET"]),
         Route(f"{api}/space/{{key}}", space, methods=["GET"]),
         Route(f"{api}/user/current", current_user, methods=["GET"]),
+        Route(f"{api}/user", get_user, methods=["GET"]),
     ]

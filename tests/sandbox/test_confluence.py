@@ -35,6 +35,10 @@ def test_spaces_and_current_user(sandbox: SandboxServer) -> None:
     assert me["displayName"] == "Bob Builder" and me["type"] == "known"
     assert (me.get("accountId") if sandbox.mode == "cloud" else me.get("username")) == (
         BOB.account_id if sandbox.mode == "cloud" else "bob")
+    lookup = {"accountId": BOB.account_id} if sandbox.mode == "cloud" else {"username": "bob"}
+    with wiki(sandbox) as c:
+        assert c.get("/rest/api/user", params=lookup).json()["displayName"] == "Bob Builder"
+        assert c.get("/rest/api/user", params={"username": "nobody", "accountId": "nobody"}).status_code == 404
 
 
 def test_page_expansions(sandbox: SandboxServer) -> None:
