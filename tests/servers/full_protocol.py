@@ -23,6 +23,8 @@ Tools (results are one JSON text block, also given as `structuredContent` when i
 - `open`: opens the gate `name`.
 - `ping_client`: sends `ping` to the client.
 - `big`: a text of exactly `n` ASCII bytes.
+- `received`: the methods of every request and notification this server received, in order
+  (so a test can tell whether a `server/discover` probe ever reached it).
 - `whoami`: this process's pid and the value of env var `name` (default `FULL_PROTOCOL_TAG`).
 
 One process serves one client session, so the per-session state lives in the lifespan state.
@@ -40,7 +42,7 @@ from typing import Any
 
 import anyio
 import mcp_types as types
-from mcp.server.context import ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.runner import serve_loop
 from mcp.server.stdio import stdio_server
@@ -77,6 +79,7 @@ class Session:
     interrupted: set[str] = field(default_factory=set)
     cancelled_ids: list[types.RequestId] = field(default_factory=list)
     gates: dict[str, anyio.Event] = field(default_factory=dict)
+    received: list[str] = field(default_factory=list)
 
     def gate(self, name: str) -> anyio.Event:
         return self.gates.setdefault(name, anyio.Event())
@@ -205,6 +208,10 @@ async def big(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
     return {"text": ("0123456789" * (n // 10 + 1))[:n]}
 
 
+async def received(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
+    return {"methods": s.received}
+
+
 async def whoami(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
     return {"pid": os.getpid(), "env": os.environ.get(_arg(args, "name", str, "FULL_PROTOCOL_TAG"))}
 
@@ -228,6 +235,7 @@ TOOLS: dict[str, tuple[ToolFn, dict[str, Any]]] = {
     "open": (open_gate, _schema(name="string")),
     "ping_client": (ping_client, _schema()),
     "big": (big, _schema(n="integer")),
+    "received": (received, _schema()),
     "whoami": (whoami, _schema(name="string")),
 }
 
@@ -296,6 +304,12 @@ async def _cancelled(ctx: Ctx, params: types.CancelledNotificationParams) -> Non
         ctx.lifespan_context.cancelled_ids.append(params.request_id)
 
 
+async def _record_method(ctx: Ctx, call_next: CallNext) -> HandlerResult:
+    """Middleware: note every inbound method before anything can refuse it."""
+    ctx.lifespan_context.received.append(ctx.method)
+    return await call_next(ctx)
+
+
 def build_server() -> Server[Session]:
     server: Server[Session] = Server(
         "full-protocol",
@@ -312,6 +326,7 @@ def build_server() -> Server[Session]:
         on_set_logging_level=_set_level,
     )
     server.add_notification_handler("notifications/cancelled", types.CancelledNotificationParams, _cancelled)
+    server.middleware.append(_record_method)
     return server
 
 

@@ -1,5 +1,6 @@
 """Fixtures: one bridge around the full-protocol server for the whole run, and a `target` per
-transport. Every bridge-transport test ends by checking that no child of the bridge is left."""
+transport. Every bridge-transport test ends by checking that no child of the bridge is left and
+that the bridge logged no traceback meanwhile."""
 
 from __future__ import annotations
 
@@ -30,8 +31,11 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         yield Target("stdio")
         return
     bridge: Started = request.getfixturevalue("protocol_bridge")
+    logged_before = len(bridge.log())
     yield Target(transport, bridge.url)
     left = wait_no_descendants(bridge.pid, timeout=15.0)
+    logged = bridge.log()[logged_before:]
     assert not left, (
-        f"children of the bridge outlived their sessions: {[p.pid for p in left]}\n{bridge.log()[-3000:]}"
+        f"children of the bridge outlived their sessions: {[p.pid for p in left]}\n{logged[-3000:]}"
     )
+    assert "Traceback" not in logged, logged[-5000:]

@@ -12,6 +12,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::mcp.MCPDepr
 
 
 async def test_negotiates_the_handshake_era(target: Target) -> None:
+    """The default connect mode probes `server/discover`, then falls back to `initialize`; the
+    bridge answers the probe itself, so the child sees the client's own `initialize` first."""
     async with connect(target) as client:
         assert client.protocol_version == "2025-11-25"
         assert client.server_info is not None and client.server_info.name == "full-protocol"
@@ -19,6 +21,12 @@ async def test_negotiates_the_handshake_era(target: Target) -> None:
         assert client.server_capabilities.resources.subscribe is True
         tools = await client.list_tools()
         assert {"sample", "elicit", "roots", "slow", "whoami"} <= {tool.name for tool in tools.tools}
+        methods = payload(await client.call_tool("received", {}))["methods"]
+    handshake = ["initialize", "notifications/initialized", "tools/list", "tools/call"]
+    if target.transport == "stdio":
+        assert methods == ["server/discover", *handshake]
+    else:
+        assert methods == handshake
 
 
 async def test_sampling_is_answered_by_the_client(target: Target) -> None:
