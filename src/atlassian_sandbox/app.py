@@ -7,7 +7,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlassian_sandbox import agile, confluence, hooks, jira_issues, jira_meta, jira_search
+from atlassian_sandbox import agile, confluence, hooks, jira_activity, jira_issues, jira_meta, jira_search
 from atlassian_sandbox.context import Sandbox, sandbox_of
 from atlassian_sandbox.errors import ApiError, error_response
 from atlassian_sandbox.seeding import build_store
@@ -28,8 +28,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
 def build_app(mode: str, base_url: str) -> Starlette:
     box = Sandbox(mode=mode, base_url=base_url.rstrip("/"), seeder=build_store)
     # Metadata first: `/issue/createmeta` must win over `/issue/{key}`.
-    routes = [*hooks.ROUTES, *jira_meta.routes(), *jira_search.routes(), *jira_issues.routes(),
-              *agile.routes(), *confluence.routes(box.confluence_prefix)]
+    routes = [
+        *hooks.ROUTES,
+        *jira_meta.routes(),
+        *jira_search.routes(),
+        *jira_issues.routes(),
+        *jira_activity.routes(),
+        *agile.routes(),
+        *confluence.routes(box.confluence_prefix),
+    ]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(hooks.SandboxMiddleware, box=box)],

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from atlassian_sandbox.context import base_url, sandbox_of, user_of
 from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.jira_render import Jira
 from atlassian_sandbox.seed import USERS, User, by_account_id
 from atlassian_sandbox.store import Issue, Project
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def api_routes(table: list[tuple[str, Endpoint, list[str]]]) -> list[Route]:
+    """The same routes under REST v2 and v3 (v3 differs only in rich-text values)."""
+    return [Route(f"/rest/api/{api}{path}", fn, methods=methods) for api in ("2", "3") for path, fn, methods in table]
 
 
 def jira_of(request: Request) -> Jira:

@@ -20,7 +20,13 @@ from atlassian_sandbox.catalog import (
 )
 from atlassian_sandbox.context import sandbox_of, user_of
 from atlassian_sandbox.errors import ApiError
-from atlassian_sandbox.jira_access import jira_of, visible_issue, visible_project, visible_projects
+from atlassian_sandbox.jira_access import (
+    api_routes,
+    jira_of,
+    visible_issue,
+    visible_project,
+    visible_projects,
+)
 from atlassian_sandbox.requests import int_param
 from atlassian_sandbox.responses import Json
 from atlassian_sandbox.seed import USERS, User, by_account_id
@@ -253,6 +259,12 @@ async def statuses(request: Request) -> Response:
     return Json([jira.status(s) for s in STATUSES])
 
 
+async def project_versions(request: Request) -> Response:
+    project = visible_project(request, request.path_params["key"])
+    jira = jira_of(request)
+    return Json([jira.version(project, v) for v in project.versions])
+
+
 def routes() -> list[Route]:
     table: list[tuple[str, Any]] = [
         ("/myself", myself),
@@ -260,6 +272,7 @@ def routes() -> list[Route]:
         ("/project", projects),
         ("/project/search", project_search),
         ("/project/{key}", project),
+        ("/project/{key}/versions", project_versions),
         ("/user", get_user),
         ("/user/search", user_search),
         ("/user/assignable/search", assignable_search),
@@ -272,4 +285,4 @@ def routes() -> list[Route]:
         ("/issuetype", issue_types),
         ("/status", statuses),
     ]
-    return [Route(f"/rest/api/{api}{path}", fn, methods=["GET"]) for api in ("2", "3") for path, fn in table]
+    return api_routes([(path, fn, ["GET"]) for path, fn in table])
