@@ -57,7 +57,10 @@ def _server_processes() -> list[Any]:
 
 @asynccontextmanager
 async def legacy_client(env: Mapping[str, str], workdir: Path) -> AsyncIterator[Client]:
-    """A connected client of a fresh server process, with its transcript checked afterwards."""
+    """A connected client of a fresh server process, with its transcript checked afterwards.
+
+    Besides the seeded users' credentials, any token or custom-header value in `env` must stay out of stderr.
+    """
     n = next(_numbers)
     out_file, err_file = workdir / f"legacy-{n}.stdout.jsonl", workdir / f"legacy-{n}.stderr.log"
     tap = [str(out_file), str(err_file), "--", script("mcp-jira-confluence")]
@@ -67,7 +70,8 @@ async def legacy_client(env: Mapping[str, str], workdir: Path) -> AsyncIterator[
     with anyio.fail_after(SESSION_TIMEOUT):
         async with Client(params) as client:
             yield client
-    assert check_transcript(out_file, err_file) > 0
+    given = tuple(v for k, v in env.items() if k.endswith(("TOKEN", "_HEADERS")) and v)
+    assert check_transcript(out_file, err_file, SECRETS + given) > 0
     for _ in range(200):  # up to 10 s for the tap and the server to be reaped
         if not _server_processes():
             break
