@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.procs import free_port, script, start_server
+from tests.support.procs import end_group, free_port, script, start_server
 
 HOST = "127.0.0.1"
 
@@ -24,18 +24,30 @@ class Bridge:
     port: int
 
 
-def bridge_options() -> set[str]:
-    """The long options `bridge run --help` lists; Unavailable when the command does not work."""
+def bridge_options() -> set[str] | None:
+    """The long options `bridge run --help` lists, or None when it printed no help.
+
+    Unavailable when the command cannot even start (missing module). Runs in its own process
+    group, ended after 15 s: a CLI that mistakes `--help` for a child command would serve forever.
+    """
+    proc = subprocess.Popen(
+        [script("bridge"), "run", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            [script("bridge"), "run", "--help"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Unavailable(f"`bridge run --help` failed: {exc}") from exc
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        raise Unavailable(f"`bridge run --help` exited with {done.returncode}: {tail[0]}")
-    return set(re.findall(r"--[a-z][a-z0-9-]*", done.stdout))
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        end_group(proc)
+        return None
+    finally:
+        end_group(proc)
+    text = out.decode(errors="replace")
+    if "ModuleNotFoundError" in text or "ImportError" in text:
+        raise Unavailable(f"`bridge run` cannot start: {text.strip().splitlines()[-1]}")
+    options = set(re.findall(r"--[a-z][a-z0-9-]*", text))
+    return options if proc.returncode == 0 and "--port" in options else None
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ import anyio
 from bench import report
 from bench.bridge_proc import HOST, Unavailable, bridge_options, running_bridge
 from bench.clients import PipeSession, SseSession, StreamableSession
-from bench.measure import OpenSession, Plan, Target, measure_setup, measure_target
+from bench.measure import OpenSession, Plan, Target, measure_setup, measure_target, progress
 from bench.workload import TOOL, measure_jira, running_sandbox, server_argv
 
 HERE = Path(__file__).resolve().parent
@@ -113,6 +113,7 @@ class Bench:
         self.outcome = Outcome()
         self.bridge_flags: set[str] | None = None
         self.bridge_problem: Unavailable | None = None
+        self.bridge_checked = False
         self.part_limit = 60.0 + 12 * self.plan.seconds * len(self.plan.concurrency)
 
     def bridge_argv_options(self, *extra: str) -> list[str]:
@@ -122,16 +123,19 @@ class Bench:
         target = Target("floor", functools.partial(PipeSession.open, ECHO_ARGV))
         self.outcome.results["floor"].update(run_bounded(self.part_limit, measure_target, target, self.plan))
 
-    def check_bridge(self) -> set[str]:
-        """The options of `bridge run` (asked once); Unavailable again for every part if it failed."""
+    def check_bridge(self) -> set[str] | None:
+        """The options of `bridge run --help`, asked once (None: no help printed, options unknown)."""
         if self.bridge_problem is not None:
             raise self.bridge_problem
-        if self.bridge_flags is None:
+        if not self.bridge_checked:
             try:
                 self.bridge_flags = bridge_options()
             except Unavailable as exc:
                 self.bridge_problem = exc
                 raise
+            self.bridge_checked = True
+            if self.bridge_flags is None:
+                progress("`bridge run --help` printed no help; options unknown, trying anyway")
         return self.bridge_flags
 
     def transport(self, transport: str) -> None:
@@ -146,7 +150,8 @@ class Bench:
         self.outcome.results[transport].update(figures)
 
     def prespawn(self, transport: str) -> None:
-        if "--prespawn" not in self.check_bridge():
+        flags = self.check_bridge()
+        if flags is not None and "--prespawn" not in flags:
             raise Unavailable("`bridge run` has no --prespawn option yet")
         options = self.bridge_argv_options("--prespawn", str(self.args.prespawn))
         log = self.logs / f"bridge-{transport}-prespawn.log"
