@@ -31,6 +31,7 @@ from bench.workload import TOOL, measure_jira, running_sandbox, server_argv
 HERE = Path(__file__).resolve().parent
 ECHO_ARGV = [sys.executable, "-S", str(HERE / "echo_server.py")]
 TRANSPORTS = ("sse", "streamable")
+PARTS = ("floor", "sse", "streamable", "prespawn", "workload")
 T = TypeVar("T")
 
 
@@ -85,7 +86,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--prespawn", type=int, default=4, help="children started ahead in the --prespawn runs"
     )
     parser.add_argument("--jira-calls", type=int, help="get-jira-issue calls per path (default 50, quick 10)")
-    parser.add_argument("--no-workload", action="store_true", help="skip the get-jira-issue workload")
+    parser.add_argument(
+        "--only", action="append", choices=PARTS, help="run only these parts (repeatable; default: all)"
+    )
     parser.add_argument("--bridge-option", action="append", default=[], help="extra option for `bridge run`")
     parser.add_argument(
         "--json", type=Path, default=HERE / "results" / "latest.json", help="where to write JSON"
@@ -193,12 +196,16 @@ class Bench:
     def run(self) -> int:
         started = time.monotonic()
         attempt = self.outcome.attempt
-        attempt("floor: the echo child over pipes", self.floor)
+        parts = set(self.args.only or PARTS)
+        if "floor" in parts:
+            attempt("floor: the echo child over pipes", self.floor)
         for transport in TRANSPORTS:
-            attempt(f"bridge, {transport}", functools.partial(self.transport, transport))
+            if transport in parts:
+                attempt(f"bridge, {transport}", functools.partial(self.transport, transport))
         for transport in TRANSPORTS:
-            attempt(f"bridge --prespawn, {transport}", functools.partial(self.prespawn, transport))
-        if not self.args.no_workload:
+            if "prespawn" in parts:
+                attempt(f"bridge --prespawn, {transport}", functools.partial(self.prespawn, transport))
+        if "workload" in parts:
             attempt(f"{TOOL}: direct", self.workload)
         self.finish(time.monotonic() - started)
         return 1 if self.outcome.failed else 0
