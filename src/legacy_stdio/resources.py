@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import mcp_types as types
 
 from legacy_stdio import render
+from legacy_stdio.confluence import cql_string
 from legacy_stdio.errors import BadArguments, ServiceError
 from legacy_stdio.services import Services
 from legacy_stdio.tools.confluence import page_text, page_uri
@@ -28,11 +29,11 @@ TEMPLATES = (
 
 
 async def recent_resources(svc: Services) -> list[types.Resource]:
-    """Issues and pages updated in the last week; a service that fails is left out (and logged)."""
+    """Issues updated in the last 30 days and the latest pages; a failing service is left out (and logged)."""
     found: list[types.Resource] = []
     if svc.has_jira:
         try:
-            issues = await svc.jira.search("updated >= -7d ORDER BY updated DESC", RECENT)
+            issues = await svc.jira.search("updated >= -30d ORDER BY updated DESC", RECENT)
             found += [
                 types.Resource(uri=issue_uri(str(i["key"])), name=f"{i['key']}: {(i.get('fields') or {}).get('summary', '')}",
                                mime_type="text/markdown")
@@ -42,9 +43,9 @@ async def recent_resources(svc: Services) -> list[types.Resource]:
             log.warning("recent issues unavailable: %s", exc)
     if svc.has_confluence:
         try:
-            cql = 'type = page AND lastmodified >= now("-7d") ORDER BY lastmodified DESC'
+            cql = "type = page ORDER BY lastmodified DESC"
             if svc.confluence.spaces:
-                cql = f"space in ({', '.join(svc.confluence.spaces)}) AND {cql}"
+                cql = f"space in ({', '.join(map(cql_string, svc.confluence.spaces))}) AND {cql}"
             pages = await svc.confluence.search(cql, RECENT)
             found += [
                 types.Resource(uri=page_uri(p["id"]), name=f"{render.page_space(p)}: {p.get('title', '')}",
