@@ -59,6 +59,7 @@ READERS: dict[str, tuple[str, Callable[[Content, Store], Any]]] = {
     "contributor": ("multi", lambda c, s: {a for v in c.versions for a in _user_aliases(v.by)}),
     "title": ("text", lambda c, s: c.title),
     "text": ("text", lambda c, s: c.title + "\n" + plain_text(c.body)),
+    "sitesearch": ("text", lambda c, s: c.title + "\n" + plain_text(c.body)),
     "created": ("date", lambda c, s: c.created),
     "lastmodified": ("date", lambda c, s: c.modified),
 }
