@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from atlassian_sandbox.seed import User
+from atlassian_sandbox.seed import User, server_env
 from tests.support.procs import free_port, script, start_server
 
 
@@ -66,22 +66,8 @@ class SandboxServer:
         return httpx.BasicAuth(login, user.api_token)
 
     def env(self, user: User) -> dict[str, str]:
-        """Environment for `mcp-jira-confluence` signed in as `user`."""
-        if self.mode == "cloud":
-            return {
-                "JIRA_URL": self.jira_url,
-                "JIRA_USERNAME": user.email,
-                "JIRA_API_TOKEN": user.api_token,
-                "CONFLUENCE_URL": self.confluence_url,
-                "CONFLUENCE_USERNAME": user.email,
-                "CONFLUENCE_API_TOKEN": user.api_token,
-            }
-        return {
-            "JIRA_URL": self.jira_url,
-            "JIRA_PERSONAL_TOKEN": user.personal_token,
-            "CONFLUENCE_URL": self.confluence_url,
-            "CONFLUENCE_PERSONAL_TOKEN": user.personal_token,
-        }
+        """Environment for `mcp-jira-confluence` signed in as `user` (see `seed.server_env`)."""
+        return server_env(self.url, self.mode, user)
 
 
 def _run_sandbox(mode: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:

@@ -21,8 +21,9 @@ class Mode(StrEnum):
     dc = "dc"
 
 
-async def serve(host: str, port: int, mode: str) -> None:
-    config = uvicorn.Config(build_app(mode, f"http://{host}:{port}"), host=host, port=port, log_level="warning", access_log=False)
+async def serve(host: str, port: int, mode: str, public_url: str) -> None:
+    app = build_app(mode, public_url)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)
@@ -38,10 +39,20 @@ def run(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8090,
     mode: Annotated[Mode, typer.Option(help="Emulate Jira/Confluence Cloud or Server/Data Center.")] = Mode.cloud,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ATLASSIAN_SANDBOX_PUBLIC_URL",
+            help="Base URL clients use to reach it (serverInfo, seeded links); default http://HOST:PORT.",
+        ),
+    ] = None,
 ) -> None:
     """A local stand-in for Jira and Confluence, with seeded demo data."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    anyio.run(serve, host, port, mode.value)
+    base = public_url or f"http://{host}:{port}"
+    if not base.startswith(("http://", "https://")):
+        raise typer.BadParameter("must start with http:// or https://", param_hint="--public-url")
+    anyio.run(serve, host, port, mode.value, base.rstrip("/"))
 
 
 def main() -> None:

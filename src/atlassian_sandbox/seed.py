@@ -74,3 +74,28 @@ USERS: dict[str, User] = {u.name: u for u in (ALICE, BOB, CAROL, VIEWER)}
 
 def by_account_id(account_id: str) -> User | None:
     return next((u for u in USERS.values() if u.account_id == account_id), None)
+
+
+def server_env(base_url: str, mode: str = "cloud", user: User = ALICE) -> dict[str, str]:
+    """The environment `mcp-jira-confluence` needs to work against a sandbox at `base_url` as `user`.
+
+    Cloud signs in with Basic email + API token; Server/DC with a personal access token.
+    """
+    base = base_url.rstrip("/")
+    if mode == "cloud":
+        return {
+            "JIRA_URL": base,
+            "JIRA_USERNAME": user.email,
+            "JIRA_API_TOKEN": user.api_token,
+            "CONFLUENCE_URL": f"{base}/wiki",
+            "CONFLUENCE_USERNAME": user.email,
+            "CONFLUENCE_API_TOKEN": user.api_token,
+        }
+    if mode != "dc":
+        raise ValueError(f"mode must be 'cloud' or 'dc', not {mode!r}")
+    return {
+        "JIRA_URL": base,
+        "JIRA_PERSONAL_TOKEN": user.personal_token,
+        "CONFLUENCE_URL": f"{base}/confluence",
+        "CONFLUENCE_PERSONAL_TOKEN": user.personal_token,
+    }
