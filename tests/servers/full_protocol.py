@@ -22,7 +22,7 @@ Tools (results are one JSON text block, also given as `structuredContent` when i
   `open`, two calls are in flight at once for as long as the caller likes, without timing.
 - `open`: opens the gate `name`.
 - `ping_client`: sends `ping` to the client.
-- `big`: a text of exactly `n` ASCII bytes.
+- `big`: a JSON string of exactly `n` ASCII digits (no `structuredContent`, so it crosses once).
 - `received`: the methods of every request and notification this server received, in order
   (so a test can tell whether a `server/discover` probe ever reached it).
 - `whoami`: this process's pid and the value of env var `name` (default `FULL_PROTOCOL_TAG`).
@@ -205,7 +205,7 @@ async def ping_client(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
 
 async def big(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
     n = _arg(args, "n", int)
-    return {"text": ("0123456789" * (n // 10 + 1))[:n]}
+    return ("0123456789" * (n // 10 + 1))[:n]
 
 
 async def received(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:

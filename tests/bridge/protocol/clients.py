@@ -20,6 +20,11 @@ from tests.servers.peer import Peer, stdio_parameters
 
 Transport = Literal["stdio", "sse", "streamable"]
 
+SSE_EVENT_LIMIT = 1024 * 1024
+"""The SDK's legacy SSE client refuses events above 1 MiB (not configurable there)."""
+STREAMABLE_EVENT_LIMIT = 16 * 1024 * 1024
+"""Raised from the SDK's 1 MiB default so multi-megabyte results can cross."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -34,7 +39,12 @@ class Target:
         assert self.bridge_url is not None, "a bridge transport needs a running bridge"
         if self.transport == "sse":
             return sse_client(f"{self.bridge_url}/sse", sse_read_timeout=60.0)
-        return streamable_http_client(f"{self.bridge_url}/mcp")
+        return streamable_http_client(f"{self.bridge_url}/mcp", max_sse_event_size=STREAMABLE_EVENT_LIMIT)
+
+    @property
+    def event_limit(self) -> int:
+        """The largest message this target's SDK client accepts in one piece."""
+        return SSE_EVENT_LIMIT if self.transport == "sse" else STREAMABLE_EVENT_LIMIT
 
 
 @asynccontextmanager

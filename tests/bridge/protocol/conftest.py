@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from tests.servers.peer import SERVER_ARGV, SERVER_ENV
 from tests.support.bridge import run_bridge
@@ -21,6 +22,8 @@ TRANSPORTS: list[Transport] = ["stdio"]
 def protocol_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
     log_path = tmp_path_factory.mktemp("protocol-bridge") / "bridge.log"
     with run_bridge(SERVER_ARGV, log_path, env=SERVER_ENV) as started:
+        health = httpx.get(f"{started.url}/healthz", timeout=10.0)
+        assert health.status_code == 200, f"/healthz answered {health.status_code}\n{started.log()[-3000:]}"
         yield started
 
 
