@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from atlassian_sandbox.errors import ApiError
@@ -12,21 +12,18 @@ from atlassian_sandbox.errors import ApiError
 
 async def json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, or 400."""
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw else None
-    except ValueError as exc:
-        raise ApiError(400, f"Unexpected character in the JSON body: {exc}") from exc
+    body = await json_value(request)
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
     return body
 
 
 async def json_value(request: Request) -> Any:
+    """The request body parsed as JSON (None when empty); 400 for invalid JSON or UTF-8."""
     raw = await request.body()
     try:
-        return json.loads(raw) if raw else None
-    except ValueError as exc:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"Unexpected character in the JSON body: {exc}") from exc
 
 

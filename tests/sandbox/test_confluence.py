@@ -89,6 +89,13 @@ def test_create_page_and_raw_round_trip_is_exact(sandbox: SandboxServer) -> None
     assert no_space.status_code == 400 and no_space.json()["reason"] == "Bad Request"
 
 
+def test_a_body_that_is_not_valid_json_text_is_refused(sandbox: SandboxServer) -> None:
+    raw = b'{"type": "page", "title": "t", "space": {"key": "ENG"}, "body": {"storage": {"value": "\\ud800"}}}'
+    with wiki(sandbox) as c:
+        response = c.post("/rest/api/content", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["statusCode"] == 400
+
+
 def test_update_requires_the_next_version_number(sandbox: SandboxServer) -> None:
     with wiki(sandbox) as c:
         pid = page_id(c, "Deployment Guide")
