@@ -14,7 +14,15 @@ from atlassian_sandbox.catalog import LINK_TYPES, STATUSES, TRANSITION_IDS
 from atlassian_sandbox.context import sandbox_of, user_of, writer_of
 from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.jira_access import api_routes, jira_of, visible_issue
-from atlassian_sandbox.jira_edit import append_comment, apply_update_ops, now, record, set_field, text_value
+from atlassian_sandbox.jira_edit import (
+    append_comment,
+    apply_body,
+    editing,
+    now,
+    record,
+    set_field,
+    text_value,
+)
 from atlassian_sandbox.requests import int_param, json_object
 from atlassian_sandbox.responses import Json
 from atlassian_sandbox.store import ChangeItem, Issue, IssueLink, RemoteLink, Worklog
@@ -73,18 +81,12 @@ async def do_transition(request: Request) -> Response:
     if target is None or target == issue.status:
         raise ApiError(400, f"Transition id '{tid}' is not valid for this issue.")
     changes = [ChangeItem("status", issue.status, target)]
-    fields = body.get("fields") or {}
-    if not isinstance(fields, dict):
-        raise ApiError(400, "The 'fields' value must be an object.")
-    for name, value in fields.items():
-        if name != "resolution":
-            set_field(request, issue, name, value, changes)
-    if "update" in body:
-        apply_update_ops(request, issue, body["update"], changes)
-    issue.status = target
-    done = STATUSES[target].category_key == "done"
-    issue.resolutiondate = (issue.resolutiondate or now()) if done else None
-    record(request, issue, changes)
+    with editing(request, issue) as draft:
+        apply_body(request, draft, body, changes, skip=("resolution",))
+        draft.status = target
+        done = STATUSES[target].category_key == "done"
+        draft.resolutiondate = (draft.resolutiondate or now()) if done else None
+        record(request, draft, changes)
     return Response(status_code=NO_CONTENT)
 
 
@@ -93,8 +95,9 @@ async def set_assignee(request: Request) -> Response:
     writer_of(request, "assign this issue")
     body = await json_object(request)
     changes: list[ChangeItem] = []
-    set_field(request, issue, "assignee", body, changes)
-    record(request, issue, changes)
+    with editing(request, issue) as draft:
+        set_field(request, draft, "assignee", body, changes)
+        record(request, draft, changes)
     return Response(status_code=NO_CONTENT)
 
 

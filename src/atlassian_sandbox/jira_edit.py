@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,62 +45,110 @@ def named(value: Any, table: dict[str, str], field: str, label: str) -> str:
     raise ApiError(400, errors={field: f"The {label} selected is invalid."})
 
 
-def set_field(request: Request, issue: Issue, name: str, value: Any, changes: list[ChangeItem]) -> None:
-    before: Any
-    after: Any
-    if name == "summary":
-        if not isinstance(value, str) or not value.strip():
-            raise ApiError(400, errors={"summary": "You must specify a summary of the issue."})
-        before, issue.summary = issue.summary, value
-        after = value
-    elif name == "description":
-        before, issue.description = issue.description, text_value(request, value, "description")
-        after = issue.description
-    elif name == "priority":
-        before = issue.priority
-        issue.priority = None if value is None else named(value, PRIORITIES, "priority", "priority")
-        after = issue.priority
-    elif name in ("assignee", "reporter"):
-        before = getattr(issue, name)
-        after = user_ref(request, value, name)
+Setter = Callable[[Request, Issue, Any], tuple[Any, Any]]
+
+
+def _summary(request: Request, issue: Issue, value: Any) -> tuple[Any, Any]:
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, errors={"summary": "You must specify a summary of the issue."})
+    before, issue.summary = issue.summary, value
+    return before, value
+
+
+def _description(request: Request, issue: Issue, value: Any) -> tuple[Any, Any]:
+    before, issue.description = issue.description, text_value(request, value, "description")
+    return before, issue.description
+
+
+def _priority(request: Request, issue: Issue, value: Any) -> tuple[Any, Any]:
+    before = issue.priority
+    issue.priority = None if value is None else named(value, PRIORITIES, "priority", "priority")
+    return before, issue.priority
+
+
+def _person(name: str) -> Setter:
+    def setter(request: Request, issue: Issue, value: Any) -> tuple[Any, Any]:
+        before, after = getattr(issue, name), user_ref(request, value, name)
         setattr(issue, name, after)
-    elif name == "labels":
-        if not isinstance(value, list) or not all(isinstance(v, str) and " " not in v for v in value):
-            raise ApiError(400, errors={"labels": "Labels must be a list of strings without spaces."})
-        before, issue.labels = " ".join(issue.labels), list(value)
-        after = " ".join(value)
-    elif name in ("components", "fixVersions"):
+        return before, after
+
+    return setter
+
+
+def _labels(request: Request, issue: Issue, value: Any) -> tuple[Any, Any]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v and " " not in v for v in value):
+        raise ApiError(400, errors={"labels": "Labels must be a list of strings without spaces."})
+    before, issue.labels = " ".join(issue.labels), list(value)
+    return before, " ".join(value)
+
+
+def _named_list(field: str) -> Setter:
+    """components / fixVersions: a list of `{"name": ..}` that must exist in the project."""
+
+    def setter(request: Request, issue: Issue, value: Any) -> tuple[Any, Any]:
         project = sandbox_of(request).store.projects[issue.project]
-        known = project.components if name == "components" else [v.name for v in project.versions]
-        if not isinstance(value, list):
-            raise ApiError(400, errors={name: "Expected a list."})
-        names = [v.get("name") for v in value if isinstance(v, dict)]
-        unknown = [n for n in names if n not in known]
-        if unknown or len(names) != len(value):
-            raise ApiError(400, errors={name: f"Value '{unknown[0] if unknown else value}' is not valid."})
-        attr = "components" if name == "components" else "fix_versions"
+        known = project.components if field == "components" else [v.name for v in project.versions]
+        names = [v.get("name") for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+        bad = [n for n in names if n not in known]
+        if not isinstance(value, list) or bad or len(names) != len(value):
+            raise ApiError(400, errors={field: f"Value '{bad[0] if bad else value}' is not valid."})
+        attr = "components" if field == "components" else "fix_versions"
         before = ", ".join(getattr(issue, attr))
         setattr(issue, attr, [str(n) for n in names])
-        after = ", ".join(str(n) for n in names)
-    elif name == STORY_POINTS_FIELD:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ApiError(400, errors={name: "Operation value must be a number"})
-        before, issue.story_points = issue.story_points, None if value is None else float(value)
-        after = value
-    elif name == "parent":
-        ref = value.get("key") or value.get("id") if isinstance(value, dict) else None
-        parent = sandbox_of(request).store.issue_by_id_or_key(str(ref)) if ref else None
-        if parent is None or parent.project != issue.project:
-            raise ApiError(400, errors={"parent": "Could not find the parent issue."})
-        before, issue.parent = issue.parent, parent.key
-        after = parent.key
-    else:
+        return before, ", ".join(str(n) for n in names)
+
+    return setter
+
+
+def _story_points(request: Request, issue: Issue, value: Any) -> tuple[Any, Any]:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ApiError(400, errors={STORY_POINTS_FIELD: "Operation value must be a number"})
+    before, issue.story_points = issue.story_points, None if value is None else float(value)
+    return before, issue.story_points
+
+
+def _parent(request: Request, issue: Issue, value: Any) -> tuple[Any, Any]:
+    ref = value.get("key") or value.get("id") if isinstance(value, dict) else None
+    parent = sandbox_of(request).store.issue_by_id_or_key(str(ref)) if ref else None
+    if parent is None or parent.project != issue.project or parent.key == issue.key:
+        raise ApiError(400, errors={"parent": "Could not find the parent issue."})
+    before, issue.parent = issue.parent, parent.key
+    return before, parent.key
+
+
+SETTERS: dict[str, Setter] = {
+    "summary": _summary,
+    "description": _description,
+    "priority": _priority,
+    "assignee": _person("assignee"),
+    "reporter": _person("reporter"),
+    "labels": _labels,
+    "components": _named_list("components"),
+    "fixVersions": _named_list("fixVersions"),
+    STORY_POINTS_FIELD: _story_points,
+    "parent": _parent,
+}
+
+
+def set_field(request: Request, issue: Issue, name: str, value: Any, changes: list[ChangeItem]) -> None:
+    """Set one editable field, noting the change; 400 like Jira for unknown or read-only fields."""
+    setter = SETTERS.get(name)
+    if setter is None:
         raise ApiError(
             400, errors={name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."}
         )
+    before, after = setter(request, issue, value)
     if before != after:
         changes.append(ChangeItem(name, None if before is None else str(before),
                                   None if after is None else str(after)))
+
+
+@contextmanager
+def editing(request: Request, issue: Issue) -> Iterator[Issue]:
+    """A draft of `issue` that replaces it only if the block succeeds: Jira applies all of an edit or none."""
+    draft = copy.deepcopy(issue)
+    yield draft
+    sandbox_of(request).store.issues[issue.key] = draft
 
 
 def apply_update_ops(request: Request, issue: Issue, update: Any, changes: list[ChangeItem]) -> None:
@@ -124,6 +175,20 @@ def apply_update_ops(request: Request, issue: Issue, update: Any, changes: list[
                 set_field(request, issue, name, arg, changes)
             else:
                 raise ApiError(400, errors={name: f"Operation '{verb}' is not supported for this field."})
+
+
+def apply_body(
+    request: Request, issue: Issue, body: dict[str, Any], changes: list[ChangeItem], skip: tuple[str, ...] = ()
+) -> None:
+    """An edit body's `fields` (set) and `update` (operations), in that order."""
+    fields = body.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise ApiError(400, "The 'fields' value must be an object.")
+    for name, value in fields.items():
+        if name not in skip:
+            set_field(request, issue, name, value, changes)
+    if "update" in body:
+        apply_update_ops(request, issue, body["update"], changes)
 
 
 def record(request: Request, issue: Issue, changes: list[ChangeItem]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -10,10 +12,10 @@ from atlassian_sandbox.catalog import ISSUE_TYPES
 from atlassian_sandbox.context import sandbox_of, user_of, writer_of
 from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.jira_access import api_routes, jira_of, visible_issue
-from atlassian_sandbox.jira_edit import apply_update_ops, named, now, record, set_field
+from atlassian_sandbox.jira_edit import apply_body, editing, named, now, record
 from atlassian_sandbox.requests import json_object
 from atlassian_sandbox.responses import Json
-from atlassian_sandbox.store import ChangeItem, Issue
+from atlassian_sandbox.store import ChangeItem, Issue, Project
 
 NO_CONTENT = 204
 
@@ -28,15 +30,10 @@ async def edit_issue(request: Request) -> Response:
     issue = visible_issue(request, request.path_params["key"])
     writer_of(request, "edit this issue")
     body = await json_object(request)
-    fields = body.get("fields") or {}
-    if not isinstance(fields, dict):
-        raise ApiError(400, "The 'fields' value must be an object.")
     changes: list[ChangeItem] = []
-    for name, value in fields.items():
-        set_field(request, issue, name, value, changes)
-    if "update" in body:
-        apply_update_ops(request, issue, body["update"], changes)
-    record(request, issue, changes)
+    with editing(request, issue) as draft:
+        apply_body(request, draft, body, changes)
+        record(request, draft, changes)
     return Response(status_code=NO_CONTENT)
 
 
@@ -53,12 +50,8 @@ async def delete_issue(request: Request) -> Response:
     return Response(status_code=NO_CONTENT)
 
 
-async def create_issue(request: Request) -> Response:
-    writer_of(request, "create issues in this project")
-    body = await json_object(request)
-    fields = body.get("fields")
-    if not isinstance(fields, dict):
-        raise ApiError(400, "The 'fields' value must be an object.")
+def _create_target(request: Request, fields: dict[str, Any]) -> tuple[Project, str]:
+    """The project and issue type of a create request; 400 with every missing or bad field at once."""
     errors: dict[str, str] = {}
     project_ref = fields.get("project")
     ref = project_ref.get("key") or project_ref.get("id") if isinstance(project_ref, dict) else None
@@ -67,25 +60,34 @@ async def create_issue(request: Request) -> Response:
         errors["project"] = "project is required" if ref is None else f"Project '{ref}' does not exist."
     if not isinstance(fields.get("summary"), str) or not fields["summary"].strip():
         errors["summary"] = "You must specify a summary of the issue."
-    issuetype = fields.get("issuetype")
     type_name: str | None = None
-    if issuetype is None:
+    if fields.get("issuetype") is None:
         errors["issuetype"] = "issue type is required"
     else:
         try:
-            type_name = named(issuetype, {t.name: t.id for t in ISSUE_TYPES.values()}, "issuetype", "issue type")
+            type_name = named(fields["issuetype"], {t.name: t.id for t in ISSUE_TYPES.values()}, "issuetype",
+                              "issue type")
         except ApiError:
             errors["issuetype"] = "The issue type selected is invalid."
     if type_name == "Sub-task" and "parent" not in fields:
         errors["parent"] = "Sub-task issues must have a parent."
     if errors or project is None or type_name is None:
         raise ApiError(400, errors=errors)
+    return project, type_name
+
+
+async def create_issue(request: Request) -> Response:
+    writer_of(request, "create issues in this project")
+    body = await json_object(request)
+    fields = body.get("fields")
+    if not isinstance(fields, dict):
+        raise ApiError(400, "The 'fields' value must be an object.")
+    project, type_name = _create_target(request, fields)
     store = sandbox_of(request).store
-    project.issue_counter += 1
     moment = now()
     issue = Issue(
         id=store.new_id(),
-        key=f"{project.key}-{project.issue_counter}",
+        key=f"{project.key}-{project.issue_counter + 1}",
         project=project.key,
         summary=fields["summary"],
         issuetype=type_name,
@@ -95,21 +97,11 @@ async def create_issue(request: Request) -> Response:
         priority="Medium",
         reporter=user_of(request).name,
     )
-    rest = {k: v for k, v in fields.items() if k not in ("project", "summary", "issuetype")}
-    ignored: list[ChangeItem] = []
+    apply_body(request, issue, body, [], skip=("project", "summary", "issuetype"))
+    project.issue_counter += 1
     store.issues[issue.key] = issue
-    try:
-        for name, value in rest.items():
-            set_field(request, issue, name, value, ignored)
-        if "update" in body:
-            apply_update_ops(request, issue, body["update"], ignored)
-    except ApiError:
-        del store.issues[issue.key]
-        project.issue_counter -= 1
-        raise
     rest_url = jira_of(request).rest
-    return Json({"id": str(issue.id), "key": issue.key, "self": f"{rest_url}/issue/{issue.id}"},
-                        status_code=201)
+    return Json({"id": str(issue.id), "key": issue.key, "self": f"{rest_url}/issue/{issue.id}"}, status_code=201)
 
 
 def routes() -> list[Route]:

@@ -230,3 +230,30 @@ def test_issue_links(sandbox: SandboxServer) -> None:
             "type": {"name": "Nope"}, "inwardIssue": {"key": "DEMO-3"}, "outwardIssue": {"key": "DEMO-4"}})
     assert any(link.get("inwardIssue", {}).get("key") == "DEMO-3" for link in links)
     assert unknown.status_code == 404
+
+
+def test_an_edit_with_one_bad_field_changes_nothing(sandbox: SandboxServer) -> None:
+    with jira(sandbox) as c:
+        before = c.get("/rest/api/2/issue/DEMO-3").json()["fields"]
+        refused = c.put("/rest/api/2/issue/DEMO-3", json={
+            "fields": {"summary": "Should not stick", "priority": {"name": "Bogus"}},
+            "update": {"comment": [{"add": {"body": "nor this"}}]}})
+        failed_transition = c.post("/rest/api/2/issue/DEMO-8/transitions", json={
+            "transition": {"id": "41"}, "fields": {"assignee": {"accountId": "nobody", "name": "nobody"}}})
+        after = c.get("/rest/api/2/issue/DEMO-3").json()["fields"]
+        still_open = c.get("/rest/api/2/issue/DEMO-8").json()["fields"]
+    assert refused.status_code == 400 and refused.json()["errors"] == {"priority": "The priority selected is invalid."}
+    assert after["summary"] == before["summary"] and after["comment"]["total"] == before["comment"]["total"]
+    assert failed_transition.status_code == 400
+    assert still_open["status"]["name"] == "To Do" and still_open["resolutiondate"] is None
+
+
+def test_create_with_a_bad_optional_field_creates_nothing(sandbox: SandboxServer) -> None:
+    body = {"fields": {"project": {"key": "OPS"}, "summary": "x", "issuetype": {"name": "Task"},
+                       "labels": "not-a-list"}}
+    with jira(sandbox) as c:
+        refused = c.post("/rest/api/2/issue", json=body)
+        body["fields"]["labels"] = ["ok"]
+        created = c.post("/rest/api/2/issue", json=body)
+    assert refused.status_code == 400 and "labels" in refused.json()["errors"]
+    assert created.status_code == 201 and created.json()["key"] == "OPS-16"
