@@ -194,33 +194,46 @@ async def create_content(request: Request) -> Response:
     return Json(confluence_of(request).content(content, WRITE_EXPAND + ",container"))
 
 
+def _version_of(body: dict[str, Any], content: Content) -> dict[str, Any]:
+    """The request's `version`, which must be the next number (409 otherwise, like Confluence)."""
+    version = body.get("version")
+    number = version.get("number") if isinstance(version, dict) else None
+    if not isinstance(version, dict) or not isinstance(number, int) or isinstance(number, bool):
+        raise ApiError(400, "The version number must be given: {\"version\": {\"number\": N}}.")
+    if number != content.latest.number + 1:
+        raise ApiError(409, f"Version must be incremented on update. Current version is: {content.latest.number}")
+    return version
+
+
+def _new_parent(request: Request, body: dict[str, Any], content: Content) -> str | None:
+    """The parent page named by `ancestors`, refusing a move below the page itself."""
+    parent = _parent_from_ancestors(request, body, content.space)
+    store = store_of(request)
+    if parent and (parent == content.id or content.id in {a.id for a in store.ancestors(store.contents[parent])}):
+        raise ApiError(400, "A page cannot be moved below itself.")
+    return parent
+
+
 async def update_content(request: Request) -> Response:
     content = found_content(request)
     user = writer_of(request, "edit this content")
     body = await json_object(request)
-    version = body.get("version")
-    number = version.get("number") if isinstance(version, dict) else None
-    if not isinstance(number, int):
-        raise ApiError(400, "The version number must be given: {\"version\": {\"number\": N}}.")
-    if number != content.latest.number + 1:
-        raise ApiError(409, f"Version must be incremented on update. Current version is: {content.latest.number}")
+    version = _version_of(body, content)
     if body.get("type", content.type) != content.type:
         raise ApiError(400, "The content type cannot be changed.")
     title = body.get("title", content.title)
     if not isinstance(title, str) or not title.strip():
         raise ApiError(400, "Content must have a title.")
+    parent = None
     if content.type == "page":
         _check_title(request, content.space, title, content.id)
-        parent = _parent_from_ancestors(request, body, content.space)
-        if parent == content.id or (parent and content.id in {a.id for a in store_of(request).ancestors(
-                store_of(request).contents[parent])}):
-            raise ApiError(400, "A page cannot be moved below itself.")
-        if parent:
-            content.parent_id = parent
+        parent = _new_parent(request, body, content)
     storage = storage_of(body, required=False)
-    assert isinstance(version, dict)
+    # Everything is valid: only now change the page.
+    if parent:
+        content.parent_id = parent
     content.versions.append(ContentVersion(
-        number=number,
+        number=version["number"],
         title=title,
         body=content.body if storage is None else storage,
         by=user.name,

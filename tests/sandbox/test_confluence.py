@@ -124,6 +124,26 @@ def test_update_requires_the_next_version_number(sandbox: SandboxServer) -> None
     assert old["status"] == "historical" and old["body"]["storage"]["value"] == "<h1>Deployment Guide</h1><p>TODO</p>"
 
 
+def test_moving_a_page_below_itself_is_refused(sandbox: SandboxServer) -> None:
+    with wiki(sandbox) as c:
+        arch = page_id(c, "Architecture Overview")
+        below = page_id(c, "Gateway Rate Limiting")
+        docs = page_id(c, "User Guide", "DOCS")
+        body = {"type": "page", "title": "Architecture Overview", "version": {"number": 2},
+                "ancestors": [{"id": below}]}
+        refused = c.put(f"/rest/api/content/{arch}", json=body)
+        other_space = c.put(f"/rest/api/content/{arch}", json={**body, "ancestors": [{"id": docs}]})
+        home = page_id(c, "Engineering Home")
+        moved = c.put(f"/rest/api/content/{below}", json={
+            "type": "page", "title": "Gateway Rate Limiting", "version": {"number": 2}, "ancestors": [{"id": home}]})
+        ancestors = c.get(f"/rest/api/content/{below}", params={"expand": "ancestors,body.storage"}).json()
+        unchanged = c.get(f"/rest/api/content/{arch}", params={"expand": "version"}).json()
+    assert refused.status_code == 400 and other_space.status_code == 400
+    assert unchanged["version"]["number"] == 1
+    assert moved.status_code == 200 and [a["title"] for a in ancestors["ancestors"]] == ["Engineering Home"]
+    assert ancestors["body"]["storage"]["value"].startswith("<h3>Rate limiting</h3>")
+
+
 def test_delete_then_404(sandbox: SandboxServer) -> None:
     with wiki(sandbox) as c:
         pid = page_id(c, "Rollback Procedure")
