@@ -15,7 +15,7 @@ from atlassian_sandbox.errors import ApiError
 from atlassian_sandbox.jira_access import jira_of, visible_project
 from atlassian_sandbox.requests import int_param
 from atlassian_sandbox.responses import Json
-from atlassian_sandbox.store import Board, Issue
+from atlassian_sandbox.store import Board, Issue, Sprint
 
 AGILE = "/rest/agile/1.0"
 SPRINT_STATES = {"active", "closed", "future"}
@@ -106,13 +106,7 @@ def _by_rank(issues: list[Issue]) -> list[Issue]:
     return sorted(issues, key=lambda i: (i.project, int(i.key.rsplit("-", 1)[1])))
 
 
-async def sprint(request: Request) -> Response:
-    jira = jira_of(request)
-    found = _sprint(request)
-    return Json(jira.sprint(found))
-
-
-def _sprint(request: Request) -> Any:
+def visible_sprint(request: Request) -> Sprint:
     raw = request.path_params["sprint_id"]
     store = sandbox_of(request).store
     found = store.sprints.get(int(raw)) if raw.isdigit() else None
@@ -121,8 +115,12 @@ def _sprint(request: Request) -> Any:
     return found
 
 
+async def sprint(request: Request) -> Response:
+    return Json(jira_of(request).sprint(visible_sprint(request)))
+
+
 async def sprint_issues(request: Request) -> Response:
-    found = _sprint(request)
+    found = visible_sprint(request)
     store = sandbox_of(request).store
     return _issues_page(request, _by_rank([i for i in store.issues.values() if found.id in i.sprint_ids]))
 

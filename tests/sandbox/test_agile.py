@@ -44,3 +44,15 @@ def test_sprint_and_board_issues(sandbox: SandboxServer) -> None:
     assert [i["key"] for i in done["issues"]] == ["DEMO-10"]
     assert board["total"] == 15 and len(board["issues"]) == 5
     assert set(fields["issues"][0]["fields"]) == {"summary", "customfield_10016"}
+
+
+def test_single_board_and_sprint_respect_visibility(sandbox: SandboxServer) -> None:
+    with jira(sandbox) as c:
+        board = c.get("/rest/agile/1.0/board/3").json()
+        sprint = c.get("/rest/agile/1.0/sprint/1").json()
+        missing = c.get("/rest/agile/1.0/sprint/42")
+    with jira(sandbox, VIEWER) as c:
+        hidden = c.get("/rest/agile/1.0/board/3")
+    assert board["name"] == "SEC board" and board["type"] == "kanban"
+    assert sprint["state"] == "closed" and sprint["completeDate"]
+    assert missing.status_code == 404 and hidden.status_code == 404
