@@ -18,8 +18,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def api_routes(table: list[tuple[str, Endpoint, list[str]]]) -> list[Route]:
-    """The same routes under REST v2 and v3 (v3 differs only in rich-text values)."""
-    return [Route(f"/rest/api/{api}{path}", fn, methods=methods) for api in ("2", "3") for path, fn, methods in table]
+    """The same routes under REST v2, `latest` (= v2) and v3 (v3 differs only in rich-text values)."""
+    return [
+        Route(f"/rest/api/{api}{path}", fn, methods=methods)
+        for api in ("2", "latest", "3")
+        for path, fn, methods in table
+    ]
 
 
 def jira_of(request: Request) -> Jira:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from atlassian_sandbox import jql
 from atlassian_sandbox.context import sandbox_of, user_of
 from atlassian_sandbox.errors import ApiError
-from atlassian_sandbox.jira_access import jira_of
+from atlassian_sandbox.jira_access import api_routes, jira_of
 from atlassian_sandbox.query import QueryError, parse
 from atlassian_sandbox.requests import json_object
 from atlassian_sandbox.responses import Json
@@ -125,11 +125,7 @@ async def enhanced_search(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [
-        route
-        for api in ("2", "3")
-        for route in (
-            Route(f"/rest/api/{api}/search", legacy_search, methods=["GET", "POST"]),
-            Route(f"/rest/api/{api}/search/jql", enhanced_search, methods=["GET", "POST"]),
-        )
-    ]
+    return api_routes([
+        ("/search", legacy_search, ["GET", "POST"]),
+        ("/search/jql", enhanced_search, ["GET", "POST"]),
+    ])

@@ -62,6 +62,13 @@ def test_rest_v3_returns_descriptions_as_documents(sandbox: SandboxServer) -> No
     assert v3["description"]["content"][0]["content"][0]["text"] == "h2. Goal"
 
 
+def test_rest_api_latest_is_v2(sandbox: SandboxServer) -> None:
+    with jira(sandbox) as c:
+        latest = c.get("/rest/api/latest/issue/DEMO-2", params={"fields": "description"}).json()
+    assert latest["fields"]["description"].startswith("h2. Goal")
+    assert latest["self"].startswith(sandbox.url + "/rest/api/2/")
+
+
 def test_viewer_gets_404_for_a_hidden_project_issue(sandbox: SandboxServer) -> None:
     with jira(sandbox, VIEWER) as c:
         hidden = c.get("/rest/api/2/issue/SEC-1")
