@@ -160,6 +160,10 @@ async def test_confluence_read_tools(sandbox: SandboxServer, tmp_path: Path) -> 
         assert "v2 " in by_title and "Add build step" in by_title and "## Comments" not in by_title
         assert "```bash\nmake deploy ENV=staging\n```" in by_title
 
+        raw = await call(client, "get-confluence-page", {"page_id": architecture, "format": "raw"})
+        direct = await rest(sandbox, f"/rest/api/content/{architecture}", {"expand": "body.storage"}, confluence=True)
+        assert raw == direct.json()["body"]["storage"]["value"]  # byte-for-byte
+
         answer = await call(client, "ask-confluence-page", {
             "question": "What are the rate limits?", "page_id": gateway, "context_type": "relevant",
         })

@@ -7,6 +7,7 @@ from typing import Any
 
 from legacy_stdio import render
 from legacy_stdio.confluence import build_cql
+from legacy_stdio.errors import BadArguments
 from legacy_stdio.markup import to_storage
 from legacy_stdio.services import Services
 from legacy_stdio.tools.base import Args, Param, ToolRegistry, ToolResult
@@ -215,6 +216,8 @@ async def get_confluence_labels(svc: Services, args: Args) -> ToolResult:
 )
 async def add_confluence_label(svc: Services, args: Args) -> ToolResult:
     page_id = args.text("page_id")
+    if any(ch.isspace() for ch in args.text("label").strip()):
+        raise BadArguments("A Confluence label cannot contain spaces")
     labels = [str(label.get("name")) for label in await svc.confluence.add_label(page_id, args.text("label"))]
     return ToolResult(f"Labelled page {page_id} '{args.text('label')}'. Labels now: {', '.join(labels)}.",
                       page_uri(page_id))

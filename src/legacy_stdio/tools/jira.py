@@ -7,7 +7,7 @@ from typing import Any
 
 from legacy_stdio import analysis, render
 from legacy_stdio.errors import BadArguments, ServiceError
-from legacy_stdio.jira import DETAIL_FIELDS, LIST_FIELDS, quote_jql
+from legacy_stdio.jira import LIST_FIELDS, quote_jql
 from legacy_stdio.markup import markdown_to_jira
 from legacy_stdio.services import Services
 from legacy_stdio.tools.base import Args, Param, ToolRegistry, ToolResult
@@ -438,5 +438,3 @@ async def get_sprint_issues(svc: Services, args: Args) -> ToolResult:
     issues = await svc.jira.sprint_issues(sprint_id, args.integer("max_results"))
     return ToolResult(render.issue_list(f"Issues in sprint {sprint_id}", issues, await svc.jira.story_points_field()))
 
-
-__all__ = ["DETAIL_FIELDS", "issue_text", "issue_uri", "registry"]
