@@ -265,19 +265,22 @@ def parse(text: str) -> Query:
     return Parser(text).parse()
 
 
-RELATIVE = re.compile(r"^([+-]?)(\d+)([yMwdhm])$")
+RELATIVE = re.compile(r"^([+-]?)((?:\d+[yMwdhm]\s*)+)$")
+PERIOD_PART = re.compile(r"(\d+)([yMwdhm])")
 ABSOLUTE = ("%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
 UNIT_SECONDS = {"y": 365 * 86400, "M": 30 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}
 DATE_FUNCTIONS = {"now", "startofday", "endofday", "startofweek", "endofweek", "startofmonth", "endofmonth"}
 
 
 def relative(text: str, now: datetime) -> datetime | None:
+    """A period like `-7d`, `4w 2d` or `+1h` from now; None if `text` is not one."""
     match = RELATIVE.match(text.strip())
     if not match:
         return None
-    sign, amount, unit = match.groups()
+    sign, period = match.groups()
+    seconds = sum(int(amount) * UNIT_SECONDS[unit] for amount, unit in PERIOD_PART.findall(period))
     try:
-        delta = timedelta(seconds=int(amount) * UNIT_SECONDS[unit])
+        delta = timedelta(seconds=seconds)
         return now - delta if sign == "-" else now + delta
     except OverflowError:
         return None

@@ -139,6 +139,7 @@ def test_current_user_and_relative_dates(sandbox: SandboxServer) -> None:
     assert sorted(mine) == ["SEC-2", "SEC-6"]
     recent = keys(sandbox, "created >= -1h")
     assert recent == [created]
+    assert keys(sandbox, 'project = OPS AND created >= "-1w 2d" AND created > "-2h 30m"') == [created]
     week = keys(sandbox, "project = DEMO AND created >= -7d")
     month = keys(sandbox, "project = DEMO AND created >= -30d")
     assert set(week) < set(month)
