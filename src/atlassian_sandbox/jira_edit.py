@@ -145,10 +145,18 @@ def set_field(request: Request, issue: Issue, name: str, value: Any, changes: li
 
 @contextmanager
 def editing(request: Request, issue: Issue) -> Iterator[Issue]:
-    """A draft of `issue` that replaces it only if the block succeeds: Jira applies all of an edit or none."""
-    draft = copy.deepcopy(issue)
+    """A draft of `issue` that replaces it only if the block succeeds: Jira applies all of an edit or none.
+
+    The draft copies the stored issue as it is now (another request may have changed it while this one
+    read its body), and the block must not await, so no other change can slip in between.
+    """
+    store = sandbox_of(request).store
+    current = store.issues.get(issue.key)
+    if current is None:
+        raise ApiError(404, "Issue does not exist or you do not have permission to see it.")
+    draft = copy.deepcopy(current)
     yield draft
-    sandbox_of(request).store.issues[issue.key] = draft
+    store.issues[issue.key] = draft
 
 
 def apply_update_ops(request: Request, issue: Issue, update: Any, changes: list[ChangeItem]) -> None:
