@@ -34,7 +34,11 @@ def jira_of(request: Request) -> Jira:
 
 
 def visible_issue(request: Request, ref: str) -> Issue:
-    """The issue by key or id if the caller may see it; 404 like Jira otherwise."""
+    """The issue by key or id if the caller may see it; 404 like Jira otherwise.
+
+    Handlers that read a body do so first and look the issue up after their last await, so what they
+    change is the issue as stored (an edit elsewhere may have replaced it meanwhile).
+    """
     issue = sandbox_of(request).store.issue_by_id_or_key(ref)
     if issue is None or not user_of(request).sees(issue.project):
         raise ApiError(404, "Issue does not exist or you do not have permission to see it.")

@@ -41,9 +41,9 @@ async def list_comments(request: Request) -> Response:
 
 
 async def add_comment(request: Request) -> Response:
+    body = await json_object(request)
     issue = visible_issue(request, request.path_params["key"])
     writer_of(request, "comment on this issue")
-    body = await json_object(request)
     comment = append_comment(request, issue, body.get("body"))
     return Json(jira_of(request).comment(issue, comment), status_code=201)
 
@@ -70,9 +70,9 @@ async def list_transitions(request: Request) -> Response:
 
 
 async def do_transition(request: Request) -> Response:
+    body = await json_object(request)
     issue = visible_issue(request, request.path_params["key"])
     writer_of(request, "transition this issue")
-    body = await json_object(request)
     transition = body.get("transition")
     tid = str(transition.get("id")) if isinstance(transition, dict) and "id" in transition else None
     target = next((name for name, t in TRANSITION_IDS.items() if t == tid), None)
@@ -91,9 +91,9 @@ async def do_transition(request: Request) -> Response:
 
 
 async def set_assignee(request: Request) -> Response:
+    body = await json_object(request)
     issue = visible_issue(request, request.path_params["key"])
     writer_of(request, "assign this issue")
-    body = await json_object(request)
     changes: list[ChangeItem] = []
     with editing(request, issue) as draft:
         set_field(request, draft, "assignee", body, changes)
@@ -124,9 +124,9 @@ async def list_remote_links(request: Request) -> Response:
 
 
 async def add_remote_link(request: Request) -> Response:
+    body = await json_object(request)
     issue = visible_issue(request, request.path_params["key"])
     writer_of(request, "link this issue")
-    body = await json_object(request)
     obj = body.get("object")
     if not isinstance(obj, dict) or not obj.get("url") or not obj.get("title"):
         raise ApiError(400, errors={"object": "The remote link needs an object with a url and a title."})
@@ -162,9 +162,9 @@ async def list_worklogs(request: Request) -> Response:
 
 
 async def add_worklog(request: Request) -> Response:
+    body = await json_object(request)
     issue = visible_issue(request, request.path_params["key"])
     writer_of(request, "log work on this issue")
-    body = await json_object(request)
     seconds = body.get("timeSpentSeconds")
     if not isinstance(seconds, int):
         seconds = parse_duration(str(body.get("timeSpent", "")))

@@ -27,9 +27,9 @@ async def get_issue(request: Request) -> Response:
 
 
 async def edit_issue(request: Request) -> Response:
+    body = await json_object(request)
     issue = visible_issue(request, request.path_params["key"])
     writer_of(request, "edit this issue")
-    body = await json_object(request)
     changes: list[ChangeItem] = []
     with editing(request, issue) as draft:
         apply_body(request, draft, body, changes)
