@@ -180,6 +180,11 @@ def test_labels(sandbox: SandboxServer) -> None:
     assert sorted(lbl["name"] for lbl in before["results"]) == ["deploy", "howto"]
     assert added.status_code == 200 and "ops" in [lbl["name"] for lbl in added.json()["results"]]
     assert bad.status_code == 400
+    with wiki(sandbox) as c:
+        assert c.delete(f"/rest/api/content/{pid}/label/ops").status_code == 204
+        assert c.delete(f"/rest/api/content/{pid}/label/ops").status_code == 404
+        names = [lbl["name"] for lbl in c.get(f"/rest/api/content/{pid}/label").json()["results"]]
+    assert "ops" not in names
 
 
 def test_viewer_gets_403_on_confluence_writes(sandbox: SandboxServer) -> None:
