@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,6 +36,7 @@ def bridge_options() -> set[str] | None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, "COLUMNS": "200", "TERM": "dumb", "NO_COLOR": "1"},  # one option per line
     )
     try:
         out, _ = proc.communicate(timeout=15)

@@ -24,7 +24,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from bench import wire
-from bench.http1 import HttpConnection, HttpError, Response
+from bench.http1 import HttpConnection, HttpError, KeepAlive, Response
 from bench.sse import Event, SseParser
 
 MAX_LINE = 256 * 1024 * 1024
@@ -151,7 +151,7 @@ class SseSession(Session):
         self._port = port
         self._stream_conn: HttpConnection | None = None
         self._stream: Response | None = None
-        self._post_conn: HttpConnection | None = None
+        self._posts = KeepAlive(host, port)
         self._parser = SseParser()
         self._events: list[Event] = []
         self._endpoint = ""
@@ -181,7 +181,6 @@ class SseSession(Session):
             raise HttpError(f"first SSE event is {endpoint.event!r}, expected 'endpoint'")
         url = urlsplit(endpoint.data.decode().strip())
         self._endpoint = url.path + (f"?{url.query}" if url.query else "")
-        self._post_conn = await HttpConnection.open(self._host, self._port)
 
     async def _next_event(self) -> Event:
         assert self._stream is not None
@@ -193,11 +192,7 @@ class SseSession(Session):
         return self._events.pop(0)
 
     async def _post(self, body: bytes) -> None:
-        assert self._post_conn is not None
-        if self._post_conn.closed_by_peer:
-            await self._post_conn.aclose()
-            self._post_conn = await HttpConnection.open(self._host, self._port)
-        response = await self._post_conn.request(
+        response = await self._posts.request(
             "POST", self._endpoint, {"Content-Type": "application/json"}, body
         )
         await response.read_all()
@@ -217,17 +212,15 @@ class SseSession(Session):
 
     async def aclose(self) -> None:
         """Closing the GET stream is how a legacy SSE client ends its session."""
-        for conn in (self._post_conn, self._stream_conn):
-            if conn is not None:
-                await conn.aclose()
+        await self._posts.aclose()
+        if self._stream_conn is not None:
+            await self._stream_conn.aclose()
 
 
 class StreamableSession(Session):
-    def __init__(self, conn: HttpConnection, host: str, port: int, path: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, path: str, timeout: float) -> None:
         super().__init__(timeout)
-        self._conn = conn
-        self._host = host
-        self._port = port
+        self._conn = KeepAlive(host, port)
         self._path = path
         self._headers = dict(_JSON_HEADERS)
         self.session_id: str | None = None
@@ -236,12 +229,9 @@ class StreamableSession(Session):
     async def open(
         cls, host: str, port: int, path: str = "/mcp", per_exchange: float = DEFAULT_TIMEOUT
     ) -> StreamableSession:
-        started = time.perf_counter()
-        with anyio.fail_after(per_exchange):
-            conn = await HttpConnection.open(host, port)
-        session = cls(conn, host, port, path, per_exchange)
+        session = cls(host, port, path, per_exchange)
         try:
-            await session._handshake(started)
+            await session._handshake(time.perf_counter())
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await session.aclose()
@@ -249,9 +239,6 @@ class StreamableSession(Session):
         return session
 
     async def _request(self, method: str, body: bytes = b"") -> Response:
-        if self._conn.closed_by_peer:
-            await self._conn.aclose()
-            self._conn = await HttpConnection.open(self._host, self._port)
         return await self._conn.request(method, self._path, self._headers, body)
 
     async def _notify(self, body: bytes) -> None:

@@ -134,3 +134,45 @@ class HttpConnection:
         if await self._reader.receive_exactly(2) != b"\r\n":
             raise HttpError("chunk not followed by CRLF")
         return data
+
+
+class KeepAlive:
+    """One keep-alive connection that is reopened when the server has closed it.
+
+    A server may close an idle keep-alive connection (uvicorn does after a few seconds) at the very
+    moment the next request goes out; like any HTTP client, a request that fails that way on a
+    reused connection, before any answer, is sent once more on a fresh one.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host = host
+        self._port = port
+        self._conn: HttpConnection | None = None
+        self._used = False
+
+    async def request(
+        self, method: str, target: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> Response:
+        if self._conn is None or self._conn.closed_by_peer:
+            await self._reopen()
+        assert self._conn is not None
+        try:
+            response = await self._conn.request(method, target, headers, body)
+        except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.IncompleteRead):
+            if not self._used:
+                raise
+            await self._reopen()
+            assert self._conn is not None
+            response = await self._conn.request(method, target, headers, body)
+        self._used = True
+        return response
+
+    async def _reopen(self) -> None:
+        await self.aclose()
+        self._conn = await HttpConnection.open(self._host, self._port)
+        self._used = False
+
+    async def aclose(self) -> None:
+        if self._conn is not None:
+            await self._conn.aclose()
+            self._conn = None

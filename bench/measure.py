@@ -182,7 +182,7 @@ async def with_sessions(target: Target, n: int, plan: Plan) -> Figures:
 
 
 async def measure_target(target: Target, plan: Plan) -> Figures:
-    """All figures of one target, in a fixed order (a warm-up session first)."""
+    """All figures of one target, in a fixed order (a warm-up session first, large results last)."""
     figures: Figures = {}
     warm = await target.open()
     try:
@@ -199,11 +199,18 @@ async def measure_target(target: Target, plan: Plan) -> Figures:
     try:
         progress(f"{target.name}: {plan.round_trips} round trips")
         figures.update(await measure_round_trips(session, plan))
-        progress(f"{target.name}: large results {[size // MiB for size, _ in plan.large]} MiB")
-        figures.update(await measure_large(session, plan))
     finally:
         await session.aclose()
     for n in plan.concurrency:
         progress(f"{target.name}: {n} concurrent sessions for {plan.seconds:g} s")
         figures.update(await with_sessions(target, n, plan))
+    # Large results last: the memory they leave in the bridge's heap is not counted as session cost.
+    session = await target.open()
+    try:
+        progress(f"{target.name}: large results {[size // MiB for size, _ in plan.large]} MiB")
+        figures.update(await measure_large(session, plan))
+    finally:
+        await session.aclose()
+    if target.server_pid is not None:
+        figures["rss_server_after_large_mib"] = procfs.rss_bytes(target.server_pid) / MiB
     return figures

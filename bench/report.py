@@ -29,6 +29,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("bridge RSS, 32 sessions (MiB)", "rss_server_32_mib"),
     ("bridge RSS growth 0→32 sessions (MiB)", "rss_server_growth_mib"),
     ("tree RSS, 32 sessions (MiB)", "rss_tree_32_mib"),
+    ("bridge RSS after the large results (MiB)", "rss_server_after_large_mib"),
     ("get-jira-issue p50 (ms) [floor: direct]", "jira_p50_ms"),
     ("get-jira-issue p95 (ms) [floor: direct]", "jira_p95_ms"),
 )
