@@ -1,0 +1,241 @@
+"""The child process of a session: spawn it, read its stdout/stderr lines, write stdin, end its group.
+
+The child runs in a process group of its own (`start_new_session=True`), so ending it reaches the
+grandchildren too: close stdin, then SIGTERM the group, then SIGKILL it, each step after the kill
+grace; the leader is always reaped.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+
+import anyio
+from anyio.abc import Process
+
+log = logging.getLogger("bridge.child")
+
+READ_CHUNK = 256 * 1024
+STDERR_TAIL_LINES = 50
+STDERR_LINE_LIMIT = 16 * 1024
+STDERR_RATE = 50.0  # lines per second, sustained
+STDERR_BURST = 200.0
+
+
+class LineTooLong(Exception):
+    """A stdout line grew beyond the configured limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"child stdout line exceeds {limit} bytes")
+        self.limit = limit
+
+
+class ChildGone(Exception):
+    """Writing to the child failed: its stdin is closed or broken."""
+
+
+class LineSplitter:
+    """Splits a byte stream on `\\n`, strips `\\r`, skips blank lines, enforces a line limit."""
+
+    __slots__ = ("_buf", "_limit", "_scan")
+
+    def __init__(self, limit: int) -> None:
+        self._buf = bytearray()
+        self._limit = limit
+        self._scan = 0  # bytes of `_buf` already searched for a newline
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        buf = self._buf
+        buf += chunk
+        lines: list[bytes] = []
+        start = 0
+        nl = buf.find(b"\n", self._scan)
+        while nl != -1:
+            end = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
+            if end - start > self._limit:
+                raise LineTooLong(self._limit)
+            if end > start:
+                line = bytes(buf[start:end])
+                if line.strip():
+                    lines.append(line)
+            start = nl + 1
+            nl = buf.find(b"\n", start)
+        if start:
+            del buf[:start]
+        self._scan = len(buf)
+        if len(buf) > self._limit:
+            raise LineTooLong(self._limit)
+        return lines
+
+
+class TokenBucket:
+    """Allows `rate` events per second with bursts of `burst`; counts what it refused."""
+
+    __slots__ = ("_burst", "_last", "_rate", "_tokens", "suppressed")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._tokens = burst
+        self._last = time.monotonic()
+        self.suppressed = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self.suppressed += 1
+        return False
+
+
+class Child:
+    """One spawned child: line-oriented I/O and group termination."""
+
+    def __init__(self, process: Process, argv: Sequence[str]) -> None:
+        self.process = process
+        self.pid = process.pid
+        self.argv = list(argv)
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._write_lock = anyio.Lock()
+        self._stdin_closed = False
+
+    @classmethod
+    async def spawn(
+        cls, argv: Sequence[str], env: Mapping[str, str] | None, cwd: Path | None
+    ) -> Child:
+        process = await anyio.open_process(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+        log.info("child started: pid %d, %s", process.pid, argv[0])
+        return cls(process, argv)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def write_line(self, data: bytes) -> None:
+        """Write one message and its newline, whole, with backpressure; `ChildGone` if stdin is gone."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        async with self._write_lock:
+            if self._stdin_closed:
+                raise ChildGone("child stdin is closed")
+            try:
+                await stdin.send(data)
+                await stdin.send(b"\n")
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                self._stdin_closed = True
+                raise ChildGone(f"child stdin broken: {exc!r}") from None
+
+    async def read_lines(self, limit: int, on_line: Callable[[bytes], Awaitable[None]]) -> None:
+        """Call `on_line` for every non-blank stdout line until EOF; `LineTooLong` past `limit`."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        splitter = LineSplitter(limit)
+        while True:
+            try:
+                chunk = await stdout.receive(READ_CHUNK)
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            for line in splitter.feed(chunk):
+                await on_line(line)
+
+    async def drain_stderr(self) -> None:
+        """Read stderr until EOF (a full pipe would block the child); log it, rate-limited."""
+        stderr = self.process.stderr
+        assert stderr is not None
+        bucket = TokenBucket(STDERR_RATE, STDERR_BURST)
+        pending = bytearray()
+        while True:
+            try:
+                chunk = await stderr.receive(READ_CHUNK)
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                break
+            pending += chunk
+            *lines, rest = pending.split(b"\n")
+            pending = bytearray(rest[-STDERR_LINE_LIMIT:])
+            for raw in lines:
+                self._stderr_line(raw, bucket)
+        if pending:
+            self._stderr_line(bytes(pending), bucket)
+        if bucket.suppressed:
+            log.warning("child stderr: %d lines suppressed by the rate limit", bucket.suppressed)
+
+    def _stderr_line(self, raw: bytes | bytearray, bucket: TokenBucket) -> None:
+        text = bytes(raw[:STDERR_LINE_LIMIT]).decode("utf-8", "replace").rstrip("\r")
+        if not text.strip():
+            return
+        self.stderr_tail.append(text)
+        if bucket.take():
+            if bucket.suppressed:
+                log.warning("child stderr: %d lines suppressed by the rate limit", bucket.suppressed)
+                bucket.suppressed = 0
+            log.info("child stderr: %s", text)
+
+    async def close_stdin(self) -> None:
+        async with self._write_lock:
+            self._stdin_closed = True
+            stdin = self.process.stdin
+            if stdin is not None:
+                with contextlib.suppress(Exception):
+                    await stdin.aclose()
+
+    async def terminate(self, kill_grace: float) -> int:
+        """End the child and its group: close stdin → SIGTERM group → SIGKILL group; reap. Exit code."""
+        with anyio.CancelScope(shield=True):
+            await self.close_stdin()
+            code = await self._wait(kill_grace)
+            if code is None:
+                log.info("child %d still running after stdin closed: SIGTERM to its group", self.pid)
+                self._signal_group(signal.SIGTERM)
+                code = await self._wait(kill_grace)
+            if code is None:
+                log.warning("child %d ignored SIGTERM: SIGKILL to its group", self.pid)
+                self._signal_group(signal.SIGKILL)
+                code = await self.process.wait()
+            await self._end_stragglers(kill_grace)
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    with contextlib.suppress(Exception):
+                        await stream.aclose()
+        assert code is not None
+        return code
+
+    async def _wait(self, within: float) -> int | None:
+        with anyio.move_on_after(within):
+            return await self.process.wait()
+        return None
+
+    def _signal_group(self, sig: int) -> bool:
+        try:
+            os.killpg(self.pid, sig)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    async def _end_stragglers(self, kill_grace: float) -> None:
+        """The leader is gone; grandchildren may still hold its group: SIGTERM, then SIGKILL."""
+        if not self._signal_group(signal.SIGTERM):
+            return
+        with anyio.move_on_after(kill_grace):
+            # Signal 0 asks whether anyone is left; not our children, so there is nothing to await.
+            while self._signal_group(0):  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+            return
+        self._signal_group(signal.SIGKILL)

@@ -1,0 +1,117 @@
+"""Entry points: `bridge run [OPTIONS] -- COMMAND [ARGS...]` and the `mcp-jira-confluence-sse` preset.
+
+The options are derived from `bridge.config.Settings`: every field is a flag and a `BRIDGE_*`
+environment variable, declared once there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import shutil
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import typer
+
+from bridge.app import serve, uvloop_available
+from bridge.config import ConfigError, Settings, option_fields, validate
+from bridge.observability import setup_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serve a stdio MCP server over HTTP.")
+
+
+def choices_enum(name: str, choices: Sequence[str]) -> type[enum.Enum]:
+    """Typer offers fixed choices through an Enum; its values are the plain strings."""
+    return enum.Enum(name, [(c, c) for c in choices], type=str)  # type: ignore[return-value]
+
+
+def _param(field: dataclasses.Field[Any], hint: Any) -> inspect.Parameter:
+    """The typer option for one settings field."""
+    flag = "--" + field.name.replace("_", "-")
+    meta = field.metadata
+    extra: dict[str, Any] = {}
+    annotation: Any = hint
+    default: Any = field.default
+    decls = [f"{flag}/--no-{flag[2:]}"] if hint is bool and meta.get("negatable") else [flag]
+    if "choices" in meta:
+        annotation = choices_enum(field.name, meta["choices"])
+        default = annotation(default)
+        extra["case_sensitive"] = False
+    elif hint == tuple[str, ...]:
+        annotation, default = list[str] | None, None
+    elif hint == Path | None:
+        annotation = Path | None
+    for bound in ("min", "max"):
+        if bound in meta:
+            extra[bound] = meta[bound]
+    option = typer.Option(default, *decls, envvar="BRIDGE_" + field.name.upper(), help=meta["help"], **extra)
+    return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+
+
+def _command(fields: Sequence[str] | None, fixed: dict[str, Any]) -> Any:
+    """A typer command whose options are the named settings fields (all when None)."""
+    hints = typing.get_type_hints(Settings)
+    params = [_param(f, hints[f.name]) for f in option_fields() if fields is None or f.name in fields]
+    if "command" not in fixed:
+        params.append(
+            inspect.Parameter(
+                "command", inspect.Parameter.KEYWORD_ONLY, annotation=list[str],
+                default=typer.Argument(..., help="The stdio MCP server to run per session (after `--`)."),
+            )
+        )
+
+    def run(**values: Any) -> None:
+        """Run the bridge around COMMAND: one child process per client session."""
+        values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}
+        for name in ("env", "command"):  # repeatable options and the argument arrive as lists
+            if name in values:
+                values[name] = tuple(values[name] or ())
+        start(Settings(**values, **fixed))
+
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+@app.callback()
+def _group() -> None:
+    """Serve a stdio MCP server over HTTP (legacy SSE and Streamable HTTP on one port)."""
+
+
+app.command("run", context_settings={"allow_interspersed_args": False})(_command(None, {}))
+
+
+def start(settings: Settings) -> None:
+    """Validate once, set up logging, serve until a signal; exit 2 with the option's name on bad input."""
+    try:
+        validate(settings)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.why, param_hint=f"'--{exc.option.replace('_', '-')}'") from None
+    setup_logging(settings.log_level, settings.log_format)
+    anyio.run(serve, settings, backend="asyncio", backend_options={"use_uvloop": uvloop_available()})
+
+
+def main() -> None:
+    app()
+
+
+def _jira_confluence_server() -> str:
+    """`mcp-jira-confluence` next to this Python, else on PATH."""
+    local = Path(sys.executable).parent / "mcp-jira-confluence"
+    return str(local) if local.exists() else shutil.which("mcp-jira-confluence") or "mcp-jira-confluence"
+
+
+preset = typer.Typer(add_completion=False)
+preset.command(help="Serve mcp-jira-confluence over SSE and Streamable HTTP.")(
+    _command(("host", "port", "log_level"), {"command": (_jira_confluence_server(),)})
+)
+
+
+def sse_preset_main() -> None:
+    preset()

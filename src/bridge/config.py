@@ -1,0 +1,94 @@
+"""The bridge's settings: one typed, frozen declaration per option, validated once at start-up.
+
+Each field below is also a CLI flag (`--max-body-size`) and an environment variable
+(`BRIDGE_MAX_BODY_SIZE`); `bridge.cli` derives both from these declarations, so an option is
+declared exactly once. `validate` gives the checks the types alone cannot express.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+LogFormat = Literal["text", "json"]
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    """A setting's default plus its CLI help (and optional `min`/`max`/`choices`/`negatable`)."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    host: str = _opt("127.0.0.1", "Address to bind (0.0.0.0 only when asked, e.g. in a container).")
+    port: int = _opt(8000, "Port to bind; 0 picks a free port (the bound URL is logged).", min=0, max=65535)
+    sse_path: str = _opt("/sse", "Legacy SSE stream path.")
+    message_path: str = _opt("/messages", "Legacy SSE message POST path.")
+    mcp_path: str = _opt("/mcp", "Streamable HTTP endpoint path.")
+    base_url: str = _opt("", "Public base URL incl. any path prefix, used in the SSE endpoint event.")
+    max_sessions: int = _opt(100, "Maximum concurrent sessions (then 503 + Retry-After).", min=1)
+    max_body_size: int = _opt(4 * 1024 * 1024, "Maximum request body, bytes (then 413).", min=1)
+    max_line_size: int = _opt(64 * 1024 * 1024, "Maximum child stdout line, bytes.", min=1)
+    idle_timeout: float = _opt(600.0, "Seconds without a message before a session ends.", min=0.01)
+    request_timeout: float = _opt(300.0, "Seconds a request may wait for the child's answer.", min=0.01)
+    shutdown_grace: float = _opt(10.0, "Seconds in-flight requests may finish at shutdown.", min=0.0)
+    kill_grace: float = _opt(2.0, "Seconds between ending steps: stdin closed, SIGTERM, SIGKILL.", min=0.0)
+    keepalive: float = _opt(15.0, "Seconds between SSE keep-alive comments.", min=0.01)
+    json_response: bool = _opt(False, "Answer request POSTs with application/json instead of SSE.")
+    get_buffer: int = _opt(256, "Messages held for a Streamable session without a GET stream.", min=1)
+    env: tuple[str, ...] = _opt((), "K=V added to the child's environment (repeatable).")
+    pass_env: bool = _opt(True, "The child inherits the bridge's environment.", negatable=True)
+    cwd: Path | None = _opt(None, "Working directory of the child.")  # noqa: RUF009 (returns a field)
+    log_level: str = _opt("info", "Log level.", choices=LOG_LEVELS)
+    log_format: LogFormat = _opt("text", "Log format.", choices=("text", "json"))  # noqa: RUF009
+    command: tuple[str, ...] = field(default=(), metadata={"argument": True})
+
+    def child_env(self, base: dict[str, str]) -> dict[str, str]:
+        """The environment a child starts with: the bridge's own (with --pass-env) plus --env pairs."""
+        env = dict(base) if self.pass_env else {}
+        for pair in self.env:
+            key, _, value = pair.partition("=")
+            env[key] = value
+        return env
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; `option` names the flag."""
+
+    def __init__(self, option: str, why: str) -> None:
+        super().__init__(f"Invalid value for '--{option.replace('_', '-')}': {why}")
+        self.option = option
+        self.why = why
+
+
+def validate(settings: Settings) -> Settings:
+    """Checks across the typed values; raises `ConfigError` naming the option and why."""
+    for name in ("sse_path", "message_path", "mcp_path"):
+        path: str = getattr(settings, name)
+        if not path.startswith("/") or any(c in path for c in "?# "):
+            raise ConfigError(name, f"{path!r} must be a path starting with '/' (no query, space or '#')")
+    paths = [settings.sse_path, settings.message_path, settings.mcp_path]
+    if len(set(paths)) != 3 or {"/healthz", "/health"} & set(paths):
+        raise ConfigError("mcp_path", "the SSE, message and MCP paths must differ from each other and from /healthz")
+    if settings.base_url:
+        parts = urlsplit(settings.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError("base_url", f"{settings.base_url!r} must be an http(s) URL without query")
+    for pair in settings.env:
+        key, eq, _ = pair.partition("=")
+        if not eq or not key or "\0" in pair:
+            raise ConfigError("env", f"{pair.split('=')[0]!r}: expected K=V")
+    if settings.cwd is not None and not settings.cwd.is_dir():
+        raise ConfigError("cwd", f"{str(settings.cwd)!r} is not a directory")
+    if not settings.command:
+        raise ConfigError("command", "give the child command after '--', e.g. bridge run -- mcp-server")
+    return settings
+
+
+def option_fields() -> list[dataclasses.Field[Any]]:
+    """The settings that are CLI options (everything but the child command)."""
+    return [f for f in dataclasses.fields(Settings) if not f.metadata.get("argument")]

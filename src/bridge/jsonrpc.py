@@ -1,0 +1,87 @@
+"""The few JSON-RPC facts the pump reads from a message, and the error bodies the bridge writes.
+
+Messages stay plain dicts from one `orjson.loads`; nothing here builds a model per message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+JSONValue = Any
+Message = dict[str, Any]
+
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+METHOD_NOT_FOUND: Final = -32601
+INTERNAL_ERROR: Final = -32603
+CONNECTION_CLOSED: Final = -32000
+REQUEST_TIMEOUT: Final = -32001
+UNSUPPORTED_PROTOCOL_VERSION: Final = -32022
+
+# Versions a child can negotiate through `initialize`; batches exist only in the first two.
+HANDSHAKE_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+BATCH_VERSIONS: Final = frozenset({"2024-11-05", "2025-03-26"})
+
+INITIALIZE: Final = "initialize"
+DISCOVER: Final = "server/discover"
+CANCELLED: Final = "notifications/cancelled"
+PROGRESS: Final = "notifications/progress"
+
+
+class ParseError(ValueError):
+    """A body or line that is not JSON."""
+
+
+def loads(data: bytes | bytearray | memoryview) -> JSONValue:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(str(exc)) from None
+
+
+def dumps(message: JSONValue) -> bytes:
+    return orjson.dumps(message)
+
+
+def is_request(message: Message) -> bool:
+    return "method" in message and "id" in message
+
+
+def is_notification(message: Message) -> bool:
+    return "method" in message and "id" not in message
+
+
+def is_response(message: Message) -> bool:
+    return "method" not in message and "id" in message and ("result" in message or "error" in message)
+
+
+def same_id(a: object, b: object) -> bool:
+    """Type-exact id equality: `1` is not `"1"` (and not `True` either)."""
+    return type(a) is type(b) and a == b
+
+
+def progress_token(message: Message) -> object | None:
+    """The `params._meta.progressToken` of a request, or the `params.progressToken` of a progress note."""
+    params = message.get("params")
+    if not isinstance(params, dict):
+        return None
+    if message.get("method") == PROGRESS:
+        return params.get("progressToken")
+    meta = params.get("_meta")
+    return meta.get("progressToken") if isinstance(meta, dict) else None
+
+
+def error(id_: object, code: int, message: str, data: JSONValue = None) -> bytes:
+    """A JSON-RPC error object as bytes (`id` null when the request's id is unknown)."""
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return orjson.dumps({"jsonrpc": "2.0", "id": id_, "error": err})
+
+
+def cancelled(request_id: object, reason: str) -> bytes:
+    return orjson.dumps(
+        {"jsonrpc": "2.0", "method": CANCELLED, "params": {"requestId": request_id, "reason": reason}}
+    )

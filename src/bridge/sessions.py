@@ -1,0 +1,376 @@
+"""A session (its child, id remapping, routing to streams) and the registry (limits, shutdown).
+
+Client request ids are replaced by fresh integers on the way into the child and restored,
+type-exact, on the way out, so clients that reuse ids still get their own answers. A request's
+answer goes to the destination it came with; the child's other messages go to that request's
+stream when they clearly belong to it (its progress token, or it is the only request in flight),
+otherwise to the session's default destination. A message whose HTTP stream has gone is dropped
+with a debug log: a dropped connection is not a cancel.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from bridge import jsonrpc
+from bridge.child import Child, ChildGone, LineTooLong
+from bridge.config import Settings
+from bridge.observability import SessionTag, session_context
+from bridge.routes import Destination, GetChannel, Outbox
+
+log = logging.getLogger("bridge.session")
+
+Kind = Literal["sse", "streamable"]
+_labels = itertools.count(1)
+
+
+class Unavailable(Exception):
+    """No new session now: at max sessions or shutting down (503 + Retry-After)."""
+
+
+class SessionEnded(Exception):
+    """The session ended while a message was on its way in."""
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request in flight in the child, by the bridge's id for it."""
+
+    original_id: object
+    dest: Destination
+    deadline: float
+    method: str
+    token: object | None
+
+
+class Session:
+    """One client session and its child process."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        kind: Kind,
+        env: dict[str, str],
+        credential: str | None = None,
+    ) -> None:
+        self.registry = registry
+        self.settings = registry.settings
+        self.kind = kind
+        self.env = env  # the environment this session's child was created with
+        self.credential = credential  # the credential the session is bound to (None: auth off)
+        self.id: str | None = None
+        self.tag = SessionTag(f"new-{next(_labels)}")
+        # Where the child's messages go when no request claims them: the SSE stream, or the GET channel.
+        self.sse_outbox: Outbox | None = Outbox(takes_extras=True) if kind == "sse" else None
+        self.get_channel: GetChannel | None = None if self.sse_outbox else GetChannel(self.settings.get_buffer)
+        self.default: Destination = self.sse_outbox or self.get_channel  # type: ignore[assignment]
+        self.pending: dict[int, Pending] = {}
+        self._by_token: dict[object, int] = {}
+        self._ids = itertools.count(1)
+        self.protocol_version: str | None = None
+        self.initialized = anyio.Event()
+        self.ended = anyio.Event()
+        self.end_reason = ""
+        self.last_activity = time.monotonic()
+        self.child: Child | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._pending_added = anyio.Event()
+
+    # ----- lifecycle -------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Spawn the child, pump it until the session ends, then end the child. Never raises after start."""
+        with session_context(self.tag):
+            self.child = await Child.spawn(self.settings.command, self.env, self.settings.cwd)
+            try:
+                with anyio.CancelScope() as scope:
+                    self._scope = scope
+                    task_status.started()
+                    if self.ended.is_set():
+                        scope.cancel()
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._pump_stdout)
+                        tg.start_soon(self.child.drain_stderr)
+                        tg.start_soon(self._watch_exit)
+                        tg.start_soon(self._watch_idle)
+                        tg.start_soon(self._expire_requests)
+            except Exception:
+                log.exception("session failed")
+                self.end("internal error")
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._finish()
+
+    def end(self, reason: str) -> None:
+        """End the session now (idempotent): its id answers 404 at once, its streams close."""
+        if self.ended.is_set():
+            return
+        self.end_reason = reason
+        self.ended.set()
+        self.registry.forget(self)
+        with session_context(self.tag):
+            log.info("session ending: %s", reason)
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _finish(self) -> None:
+        self.end(self.end_reason or "stopped")
+        reason = self.end_reason
+        pending, self.pending = self.pending, {}
+        self._by_token.clear()
+        for entry in pending.values():
+            body = jsonrpc.error(entry.original_id, jsonrpc.CONNECTION_CLOSED, f"Session ended: {reason}")
+            with anyio.move_on_after(1.0):
+                await entry.dest.deliver(body, True)
+        self.default.close()
+        child = self.child
+        if child is not None:
+            code = await child.terminate(self.settings.kill_grace)
+            log.info("child %d ended with exit code %s", child.pid, code)
+        self.registry.release(self)
+
+    async def _watch_exit(self) -> None:
+        """A child that exits ends its session (after its last output has been read)."""
+        assert self.child is not None
+        code = await self.child.process.wait()
+        await anyio.sleep(0.5)  # let the stdout pump deliver the last lines before the session ends
+        self._log_exit(code)
+        self.end(f"child exited with code {code}")
+
+    def _log_exit(self, code: int) -> None:
+        if self.ended.is_set():
+            return
+        assert self.child is not None
+        tail = "\n".join(self.child.stderr_tail)
+        log.warning("child %d exited with code %s; stderr tail:\n%s", self.child.pid, code, tail or "(empty)")
+
+    async def _pump_stdout(self) -> None:
+        assert self.child is not None
+        try:
+            await self.child.read_lines(self.settings.max_line_size, self._on_line)
+        except LineTooLong as exc:
+            log.error("%s: ending the session", exc)
+            self.end("child stdout line too long")
+            return
+        with anyio.move_on_after(self.settings.kill_grace + 1.0):
+            code = await self.child.process.wait()
+            self._log_exit(code)
+            self.end(f"child exited with code {code}")
+            return
+        self.end("child closed stdout")
+
+    async def _watch_idle(self) -> None:
+        idle = self.settings.idle_timeout
+        while True:
+            await anyio.sleep(max(0.0, self.last_activity + idle - time.monotonic()))
+            if time.monotonic() - self.last_activity >= idle:
+                if not self.pending:
+                    self.end(f"idle for {idle:g}s")
+                    return
+                self.last_activity = time.monotonic()  # a request is still in flight: not idle
+
+    async def _expire_requests(self) -> None:
+        """Requests the child does not answer in time get a timeout error; the child a cancel."""
+        while True:
+            if not self.pending:
+                self._pending_added = anyio.Event()
+                await self._pending_added.wait()
+                continue
+            bridge_id, entry = next(iter(self.pending.items()))  # oldest first: same timeout for all
+            delay = entry.deadline - time.monotonic()
+            if delay > 0:
+                await anyio.sleep(delay)
+                continue
+            del self.pending[bridge_id]
+            self._forget_token(entry)
+            log.warning("request %r (%s) timed out", entry.original_id, entry.method)
+            await entry.dest.deliver(
+                jsonrpc.error(entry.original_id, jsonrpc.REQUEST_TIMEOUT, "Request timed out"), True
+            )
+            await self._write(jsonrpc.cancelled(bridge_id, "request timed out at the bridge"))
+
+    # ----- client → child --------------------------------------------------------------------
+
+    async def submit(self, message: dict[str, Any], raw: bytes | None, dest: Destination) -> None:
+        """Hand one client message to the child; requests' answers will go to `dest`."""
+        if self.ended.is_set():
+            raise SessionEnded(self.end_reason)
+        self.last_activity = time.monotonic()
+        method = message.get("method")
+        if "id" in message and isinstance(method, str):
+            await self._submit_request(message, method, dest)
+        elif method == jsonrpc.CANCELLED:
+            await self._submit_cancel(message)
+        else:
+            await self._write(raw if raw is not None else jsonrpc.dumps(message))
+
+    async def _submit_request(self, message: dict[str, Any], method: str, dest: Destination) -> None:
+        original = message["id"]
+        if method == jsonrpc.DISCOVER:  # a 2026-07-28 probe: never for a handshake-era child
+            await dest.deliver(jsonrpc.error(original, jsonrpc.METHOD_NOT_FOUND, "Method not found"), True)
+            return
+        bridge_id = next(self._ids)
+        token = jsonrpc.progress_token(message)
+        self.pending[bridge_id] = Pending(
+            original, dest, time.monotonic() + self.settings.request_timeout, method, token
+        )
+        if token is not None:
+            self._by_token[token] = bridge_id
+        self._pending_added.set()
+        message["id"] = bridge_id
+        await self._write(jsonrpc.dumps(message))
+
+    async def _submit_cancel(self, message: dict[str, Any]) -> None:
+        params = message.get("params")
+        wanted = params.get("requestId") if isinstance(params, dict) else None
+        found = [bid for bid, p in self.pending.items() if jsonrpc.same_id(p.original_id, wanted)]
+        if not found or not isinstance(params, dict):
+            log.debug("cancel for unknown request %r ignored", wanted)
+            return
+        bridge_id = found[-1]  # the newest request with that id
+        entry = self.pending.pop(bridge_id)
+        self._forget_token(entry)
+        await self._write(jsonrpc.dumps({**message, "params": {**params, "requestId": bridge_id}}))
+        await entry.dest.deliver(b"", True)  # the request is over; no answer will follow
+
+    async def _write(self, data: bytes) -> None:
+        assert self.child is not None
+        try:
+            await self.child.write_line(data)
+        except ChildGone as exc:
+            log.warning("%s: ending the session", exc)
+            self.end("child stdin closed")
+
+    # ----- child → client --------------------------------------------------------------------
+
+    async def _on_line(self, line: bytes) -> None:
+        try:
+            message = jsonrpc.loads(line)
+        except jsonrpc.ParseError:
+            log.warning("child wrote a line that is not JSON (dropped): %r", line[:200])
+            return
+        self.last_activity = time.monotonic()
+        if isinstance(message, dict):
+            await self._route(message, line)
+        elif isinstance(message, list):
+            for item in message:
+                if isinstance(item, dict):
+                    await self._route(item, None)
+        else:
+            log.warning("child wrote JSON that is not a message (dropped): %r", line[:200])
+
+    async def _route(self, message: dict[str, Any], raw: bytes | None) -> None:
+        method = message.get("method")
+        if method is None:
+            await self._route_response(message)
+            return
+        data = raw if raw is not None and b"\r" not in raw else jsonrpc.dumps(message)
+        dest = self.default
+        owner: Pending | None = None
+        if method == jsonrpc.PROGRESS:
+            token = jsonrpc.progress_token(message)
+            bridge_id = self._by_token.get(token) if token is not None else None
+            owner = self.pending.get(bridge_id) if bridge_id is not None else None
+        elif len(self.pending) == 1:
+            owner = next(iter(self.pending.values()))
+        if owner is not None and owner.dest.takes_extras:
+            dest = owner.dest
+        await dest.deliver(data, False)
+
+    async def _route_response(self, message: dict[str, Any]) -> None:
+        bridge_id = message.get("id")
+        entry = self.pending.pop(bridge_id, None) if type(bridge_id) is int else None
+        if entry is None:
+            log.debug("answer for unknown, cancelled or timed-out request %r dropped", bridge_id)
+            return
+        self._forget_token(entry)
+        if entry.method == jsonrpc.INITIALIZE:
+            self._note_initialized(message)
+        message["id"] = entry.original_id
+        await entry.dest.deliver(jsonrpc.dumps(message), True)
+
+    def _note_initialized(self, message: dict[str, Any]) -> None:
+        result = message.get("result")
+        version = result.get("protocolVersion") if isinstance(result, dict) else None
+        if isinstance(version, str):
+            self.protocol_version = version
+            log.info("child negotiated protocol version %s", version)
+            self.initialized.set()
+
+    def _forget_token(self, entry: Pending) -> None:
+        if entry.token is not None:
+            self._by_token.pop(entry.token, None)
+
+    def accepts_batches(self) -> bool:
+        return self.protocol_version in jsonrpc.BATCH_VERSIONS
+
+
+class Registry:
+    """All sessions: the limit on their number, lookup by id, shutdown."""
+
+    def __init__(self, settings: Settings, task_group: TaskGroup) -> None:
+        self.settings = settings
+        self._tg = task_group
+        self._sessions: dict[str, Session] = {}
+        self._live: set[Session] = set()  # started and not yet finished (published or not)
+        self.accepting = True
+        self._all_done = anyio.Event()
+
+    async def open(self, kind: Kind, credential: str | None = None) -> Session:
+        """Start a session and its child; `Unavailable` at the limit or during shutdown."""
+        if not self.accepting or len(self._live) >= self.settings.max_sessions:
+            raise Unavailable("at max sessions" if self.accepting else "shutting down")
+        session = Session(self, kind, self.settings.child_env(dict(os.environ)), credential)
+        self._live.add(session)
+        try:
+            await self._tg.start(session.run)
+        except BaseException:
+            self.release(session)
+            raise
+        return session
+
+    def publish(self, session: Session) -> str:
+        """Mint the session's id and make it reachable."""
+        session_id = secrets.token_urlsafe(32)
+        session.id = session_id
+        session.tag.value = session_id
+        self._sessions[session_id] = session
+        log.info("session %s started (%s)", session_id, session.kind)
+        return session_id
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def forget(self, session: Session) -> None:
+        if session.id is not None:
+            self._sessions.pop(session.id, None)
+
+    def release(self, session: Session) -> None:
+        self._live.discard(session)
+        if not self._live and not self.accepting:
+            self._all_done.set()
+
+    @property
+    def count(self) -> int:
+        return len(self._live)
+
+    async def shutdown(self, grace: float) -> None:
+        """Refuse new sessions, let in-flight requests finish within `grace`, end every session."""
+        self.accepting = False
+        with anyio.move_on_after(grace):
+            while any(s.pending for s in self._live):  # noqa: ASYNC110 (shutdown only, bounded)
+                await anyio.sleep(0.05)
+        for session in list(self._live):
+            session.end("bridge shutdown")
+        if self._live:
+            with anyio.move_on_after(3 * self.settings.kill_grace + 5.0):
+                await self._all_done.wait()

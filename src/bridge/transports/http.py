@@ -1,0 +1,166 @@
+"""Raw ASGI helpers shared by both transports: headers, bodies, error answers, SSE streams."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream
+
+from bridge import jsonrpc
+from bridge.routes import Item
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+RawHeaders = list[tuple[bytes, bytes]]
+
+JSON_TYPE = b"application/json"
+SSE_TYPE = b"text/event-stream"
+SSE_HEADERS: RawHeaders = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+KEEPALIVE = b": keepalive\n\n"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class HttpError(Exception):
+    """An answer that ends a request early: status, a JSON-RPC error body (or none), headers."""
+
+    def __init__(self, status: int, code: int | None = None, message: str = "", data: Any = None,
+                 headers: RawHeaders | None = None, id_: object = None) -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+        self.body = jsonrpc.error(id_, code, message, data) if code is not None else b""
+        self.headers = headers or []
+
+
+def headers_of(scope: Scope) -> dict[bytes, bytes]:
+    """Request headers by lower-case name (ASGI servers already lower-case them)."""
+    return dict(scope["headers"])
+
+
+def accepts(accept: bytes, media_type: bytes) -> bool:
+    """Whether an Accept header admits `media_type` (exactly, by `type/*`, or `*/*`)."""
+    major = media_type.split(b"/")[0] + b"/*"
+    for part in accept.split(b","):
+        kind = part.split(b";")[0].strip().lower()
+        if kind in (media_type, major, b"*/*"):
+            return True
+    return False
+
+
+def is_json(content_type: bytes | None) -> bool:
+    return content_type is not None and content_type.split(b";")[0].strip().lower() == JSON_TYPE
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, counted as it streams in; `HttpError(413)` past `limit`."""
+    length = headers_of(scope).get(b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise HttpError(413, jsonrpc.INVALID_REQUEST, f"Request body too large (limit {limit} bytes)")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise anyio.get_cancelled_exc_class()()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, jsonrpc.INVALID_REQUEST, f"Request body too large (limit {limit} bytes)")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def parse_body(body: bytes) -> Any:
+    """Exactly one JSON value; `HttpError(400, -32700)` otherwise."""
+    try:
+        return jsonrpc.loads(body)
+    except jsonrpc.ParseError:
+        raise HttpError(400, jsonrpc.PARSE_ERROR, "Parse error: the body is not one JSON value") from None
+
+
+async def respond(send: Send, status: int, body: bytes = b"", headers: Iterable[tuple[bytes, bytes]] = (),
+                  content_type: bytes = JSON_TYPE) -> None:
+    out = list(headers)
+    if body:
+        out.append((b"content-type", content_type))
+    out.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def respond_error(send: Send, error: HttpError) -> None:
+    await respond(send, error.status, error.body, error.headers)
+
+
+def event(data: bytes) -> bytes:
+    return b"".join((b"event: message\ndata: ", data, b"\n\n"))
+
+
+async def start_sse(send: Send, extra: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *extra]})
+
+
+async def write(send: Send, data: bytes) -> None:
+    await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+async def stream_events(
+    receive: Receive,
+    send: Send,
+    items: ObjectReceiveStream[Item],
+    keepalive: float,
+    finals: float = math.inf,
+) -> None:
+    """Write `items` as SSE events until `finals` answers went out, the source ends or the peer leaves.
+
+    A keep-alive comment goes out after `keepalive` seconds of silence. The response is completed
+    here; the caller has already started it.
+    """
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+        while finals > 0:
+            item: Item | None = None
+            with anyio.move_on_after(keepalive):
+                try:
+                    item = await items.receive()
+                except anyio.EndOfStream:
+                    break
+            if item is None:
+                await write(send, KEEPALIVE)
+                continue
+            data, final = item
+            if data:
+                await write(send, event(data))
+            if final:
+                finals -= 1
+        tg.cancel_scope.cancel()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+async def until_disconnect(receive: Receive, work: Callable[[], Awaitable[None]]) -> bool:
+    """Run `work` unless the peer leaves first; True when `work` completed."""
+    done = False
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+        await work()
+        done = True
+        tg.cancel_scope.cancel()
+    return done

@@ -1,0 +1,100 @@
+"""Legacy SSE (2024-11-05): `GET /sse` opens a session's stream, `POST /messages?session_id=` feeds it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from bridge import jsonrpc
+from bridge.config import Settings
+from bridge.observability import session_context
+from bridge.sessions import Registry, Session, SessionEnded, Unavailable
+from bridge.transports import http
+from bridge.transports.http import HttpError, Receive, Scope, Send
+from bridge.transports.streamable import spawn_failed, unavailable
+
+log = logging.getLogger("bridge.sse")
+
+
+class SseEndpoint:
+    """`GET` on the SSE path: one session per stream; the session ends when the stream closes."""
+
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.endpoint_prefix = (settings.base_url.rstrip("/") + settings.message_path).encode() + b"?session_id="
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            if scope["method"] != "GET":
+                raise HttpError(405, jsonrpc.INVALID_REQUEST, "Method not allowed", headers=[(b"allow", b"GET")])
+            try:
+                session = await self.registry.open("sse")
+            except Unavailable as exc:
+                raise unavailable(exc) from None
+            except OSError as exc:
+                raise spawn_failed(exc) from None
+        except HttpError as exc:
+            await http.respond_error(send, exc)
+            return
+        session_id = self.registry.publish(session)
+        outbox = session.sse_outbox
+        assert outbox is not None
+        with session_context(session.tag), outbox.receive:
+            try:
+                await http.start_sse(send)
+                await http.write(send, b"event: endpoint\ndata: " + self.endpoint_prefix + session_id.encode() + b"\n\n")
+                await http.stream_events(receive, send, outbox.receive, self.settings.keepalive)
+            finally:
+                session.end("SSE stream closed")
+
+
+class MessagesEndpoint:
+    """`POST` on the message path: each message goes to the session's child; the answer is 202."""
+
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            if scope["method"] != "POST":
+                raise HttpError(405, jsonrpc.INVALID_REQUEST, "Method not allowed", headers=[(b"allow", b"POST")])
+            session = self._session(scope)
+            with session_context(session.tag):
+                headers = http.headers_of(scope)
+                if not http.is_json(headers.get(b"content-type")):
+                    raise HttpError(415, jsonrpc.INVALID_REQUEST, "Unsupported Media Type: use application/json")
+                body = await http.read_body(scope, receive, self.settings.max_body_size)
+                value = http.parse_body(body)
+                await self._submit(session, value, body)
+                await http.respond(send, 202)
+        except HttpError as exc:
+            await http.respond_error(send, exc)
+
+    async def _submit(self, session: Session, value: Any, body: bytes) -> None:
+        if isinstance(value, list):
+            if not session.accepts_batches() or not value:
+                raise HttpError(400, jsonrpc.INVALID_REQUEST,
+                                f"Batches are not supported at protocol version {session.protocol_version}")
+            messages = value
+        else:
+            messages = [value]
+        if not all(isinstance(m, dict) for m in messages):
+            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Invalid Request: expected a JSON-RPC message")
+        raw = body if len(messages) == 1 else None
+        try:
+            for message in messages:
+                await session.submit(message, raw, session.default)
+        except SessionEnded:
+            raise HttpError(404, jsonrpc.INVALID_REQUEST, "Session not found") from None
+
+    def _session(self, scope: Scope) -> Session:
+        values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_id")
+        if not values:
+            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: missing session_id")
+        session = self.registry.get(values[0])
+        if session is None or session.kind != "sse":
+            raise HttpError(404, jsonrpc.INVALID_REQUEST, "Session not found")
+        return session
