@@ -10,8 +10,8 @@ Tools (results are one JSON text block, also given as `structuredContent` when i
 - `elicit`: sends `elicitation/create` with `message`; returns the client's action and content.
 - `roots`: sends `roots/list`; returns the root URIs.
 - `progress`: `n` progress notifications on the caller's progressToken, then `{"done": n}`.
-- `log`: `notifications/message` at each of `levels` at or above the level set with
-  `logging/setLevel` (all levels before that); returns the levels sent.
+- `log`: `notifications/message` (data `"<level> message"`, then ` <tag>` if given) at each of
+  `levels` at or above the level set with `logging/setLevel` (all before that); returns the levels sent.
 - `touch`: `notifications/resources/updated` for `uri` if subscribed; returns whether it was sent.
 - `list_changed`: `notifications/tools/list_changed`.
 - `slow`: reports progress 0 (so a caller knows it is running), then waits `seconds` (default:
@@ -140,9 +140,11 @@ async def progress(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
 async def log(ctx: Ctx, s: Session, args: dict[str, Any]) -> Any:
     levels = _arg(args, "levels", list, ["debug", "info", "warning", "error"])
     floor = LEVELS.index(s.log_level) if s.log_level else 0
+    tag = _arg(args, "tag", str, "")
     sent = [level for level in levels if level in LEVELS and LEVELS.index(level) >= floor]
     for level in sent:
-        await ctx.session.send_log_message(level, f"{level} message", "full_protocol", ctx.request_id)
+        data = f"{level} message {tag}".rstrip()
+        await ctx.session.send_log_message(level, data, "full_protocol", ctx.request_id)
     return {"sent": sent}
 
 
@@ -226,7 +228,7 @@ TOOLS: dict[str, tuple[ToolFn, dict[str, Any]]] = {
     "elicit": (elicit, _schema(message="string")),
     "roots": (roots, _schema()),
     "progress": (progress, _schema(n="integer")),
-    "log": (log, _schema(levels="array")),
+    "log": (log, _schema(levels="array", tag="string")),
     "touch": (touch, _schema(uri="string")),
     "list_changed": (list_changed, _schema()),
     "slow": (slow, _schema(tag="string", seconds="number")),

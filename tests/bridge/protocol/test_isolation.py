@@ -23,10 +23,14 @@ async def _session(target: Target, index: int, pids: dict[int, int]) -> None:
             mine = {"session": index, "round": round_, "pad": "x" * (index * 37 + round_)}
             assert payload(await client.call_tool("echo", mine)) == mine
             assert payload(await client.call_tool("whoami", {})) == first
-        # A request from the child must reach this session's client, not another one.
+        # Requests and notifications from the child reach this session's client, not another one.
         answer = payload(await client.call_tool("sample", {"prompt": f"from s{index}"}))
         assert answer == {"model": f"model-s{index}", "text": f"s{index} answers from s{index}"}
         assert peer.sampled.items == [f"from s{index}"]
+        await client.call_tool("log", {"levels": ["info", "error"], "tag": f"s{index}"})
+        await peer.logs.wait_for(lambda logs: len(logs) >= 2)
+        await client.send_ping()
+        assert [log.data for log in peer.logs.items] == [f"info message s{index}", f"error message s{index}"]
     pids[index] = first["pid"]
 
 
@@ -38,6 +42,20 @@ async def test_concurrent_sessions_get_only_their_own_answers(target: Target) ->
                 tg.start_soon(_session, target, index, pids)
     assert len(pids) == SESSIONS
     assert len(set(pids.values())) == SESSIONS, "two sessions shared one child"
+
+
+async def test_concurrent_calls_in_one_session_get_their_own_answers(target: Target) -> None:
+    answers: dict[int, object] = {}
+    async with connect(target) as client:
+
+        async def one(i: int) -> None:
+            answers[i] = payload(await client.call_tool("echo", {"call": i, "pad": "y" * i * 101}))
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for i in range(50):
+                    tg.start_soon(one, i)
+    assert answers == {i: {"call": i, "pad": "y" * i * 101} for i in range(50)}
 
 
 async def test_whoami_reports_the_child_environment(target: Target) -> None:
