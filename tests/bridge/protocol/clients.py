@@ -16,6 +16,7 @@ from typing import Any, Literal
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+
 from tests.servers.peer import Peer, stdio_parameters
 
 Transport = Literal["stdio", "sse", "streamable"]

@@ -8,14 +8,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from tests.servers.peer import SERVER_ARGV, SERVER_ENV
 from tests.support.bridge import run_bridge
 from tests.support.procs import Started, wait_no_descendants
 
 from .clients import Target, Transport
 
-TRANSPORTS: list[Transport] = ["stdio"]
-"""Direct stdio is the reference; the bridge transports join when `bridge run` serves them."""
+TRANSPORTS: list[Transport] = ["stdio", "sse", "streamable"]
+"""Direct stdio is the reference; "sse" and "streamable" go through the bridge."""
 
 
 @pytest.fixture(scope="session")

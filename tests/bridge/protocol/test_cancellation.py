@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+
 from tests.servers.peer import payload
 
 from .clients import Target, connect

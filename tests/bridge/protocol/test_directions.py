@@ -4,6 +4,7 @@ the client's answers come back to the child; the client pings the child."""
 from __future__ import annotations
 
 import pytest
+
 from tests.servers.peer import Peer, payload
 
 from .clients import Target, connect

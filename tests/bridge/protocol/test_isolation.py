@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+
 from tests.servers.peer import Peer, payload
 
 from .clients import Target, connect

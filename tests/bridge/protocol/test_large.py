@@ -4,6 +4,7 @@ limit, up to megabytes (bounded by what the target's SDK client accepts in one e
 from __future__ import annotations
 
 import pytest
+
 from tests.servers.peer import payload
 
 from .clients import Target, connect

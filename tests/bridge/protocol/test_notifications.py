@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from mcp_types import ResourceUpdatedNotification, ToolListChangedNotification
+
 from tests.servers.peer import Peer, payload
 
 from .clients import Target, connect
