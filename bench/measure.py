@@ -1,7 +1,11 @@
-"""The figures of one target (the floor, or one bridge transport), measured with the same client code.
+"""The figures of every target (the floor, each bridge transport), measured with the same client code.
 
-Every phase is bounded: each exchange by the session's timeout, each load run by its duration. The
-numbers land in a flat dict of named figures (units in the names) that `report` turns into a table.
+The machine is shared and its load drifts, so the latency phases interleave the targets: session
+setup, round trips and large results take turns (in rotating order) instead of running one target
+after the other; only the load runs, which would compete, go one target at a time. A target that
+fails is reported and left out of later phases; the others go on. Every phase is bounded: each
+exchange by the session's timeout, each load run by its duration. Figures are flat dicts of named
+numbers (units in the names) that `report` turns into a table.
 """
 
 from __future__ import annotations
@@ -9,7 +13,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -53,6 +58,8 @@ class Target:
     name: str
     open: OpenSession
     server_pid: int | None = None  # the bridge; None for the floor (there the child is the server)
+    setup_only: bool = False  # a variant measured in the session-setup phase only (e.g. --prespawn)
+    figures: Figures = field(default_factory=dict)
 
     def server_pids(self, sessions: Sequence[Session]) -> list[int]:
         if self.server_pid is None:
@@ -69,48 +76,146 @@ def progress(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
 
 
+class Roster:
+    """The targets still being measured; one that fails is recorded and left out from then on."""
+
+    def __init__(self, targets: Sequence[Target]) -> None:
+        self.live = list(targets)
+        self.failed: dict[str, str] = {}
+
+    def turn(self, index: int, setup_only: bool = False) -> list[Target]:
+        """The live targets in the order of turn `index` (rotating, so no target is always first)."""
+        chosen = [t for t in self.live if setup_only or not t.setup_only]
+        if not chosen:
+            return []
+        k = index % len(chosen)
+        return chosen[k:] + chosen[:k]
+
+    async def guard(self, target: Target, work: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """`await work(*args)`; an error drops `target` (recorded), cancellation goes through."""
+        if target not in self.live:
+            return
+        try:
+            await work(*args)
+        except Exception as exc:
+            while isinstance(exc, ExceptionGroup) and exc.exceptions:
+                exc = exc.exceptions[0]
+            self.failed[target.name] = f"{type(exc).__name__}: {exc}"
+            self.live.remove(target)
+            progress(f"{target.name}: FAILED ({self.failed[target.name]}); left out from now on")
+
+    async def open_each(self) -> dict[str, Session]:
+        sessions: dict[str, Session] = {}
+        for target in self.turn(0):
+            await self.guard(target, _open_into, target, sessions)
+        return sessions
+
+
+async def _open_into(target: Target, sessions: dict[str, Session]) -> None:
+    sessions[target.name] = await target.open()
+
+
 async def echo(session: Session, text: str) -> None:
     got = wire.tool_text(await session.call_tool("echo", {"text": text}))
     if got != text:
         raise ResultMismatch(f"echo returned {got[:80]!r}, sent {text[:80]!r}")
 
 
-async def measure_setup(target: Target, plan: Plan) -> Figures:
-    samples: list[float] = []
-    for _ in range(plan.setup_sessions):
-        session = await target.open()
-        samples.append(session.setup_seconds)
+async def close_all(sessions: Sequence[Session]) -> None:
+    with anyio.CancelScope(shield=True):
+        async with anyio.create_task_group() as tg:
+            for session in sessions:
+                tg.start_soon(session.aclose)
+
+
+async def _warm(target: Target, calls: int) -> None:
+    session = await target.open()
+    try:
+        for i in range(calls):
+            await echo(session, f"warm-up {i}")
+    finally:
         await session.aclose()
-        await anyio.sleep(plan.setup_gap)
-    return {"setup_p50_ms": median(samples) * 1e3, "setup_p95_ms": percentile(samples, 95) * 1e3}
 
 
-async def measure_round_trips(session: Session, plan: Plan) -> Figures:
-    for i in range(plan.warmup_calls):
-        await echo(session, f"warm-up {i}")
-    samples: list[float] = []
-    for i in range(plan.round_trips):
-        started = time.perf_counter()
-        await echo(session, f"call {i}")
-        samples.append(time.perf_counter() - started)
-    return {"rtt_p50_us": median(samples) * 1e6, "rtt_p99_us": percentile(samples, 99) * 1e6}
+async def phase_warmup(roster: Roster, plan: Plan) -> None:
+    """One short session per target (imports, caches); then the bridge's RSS with no session."""
+    for target in roster.turn(0, setup_only=True):
+        await roster.guard(target, _warm, target, plan.warmup_calls)
+    await anyio.sleep(0.2)
+    for target in roster.turn(0):
+        if target.server_pid is not None:
+            target.figures["rss_server_0_mib"] = procfs.rss_bytes(target.server_pid) / MiB
 
 
-async def measure_large(session: Session, plan: Plan) -> Figures:
-    figures: Figures = {}
-    for size, repetitions in plan.large:
-        expected = blob_text(size)
-        samples: list[float] = []
-        for _ in range(repetitions):
-            started = time.perf_counter()
-            got = wire.tool_text(await session.call_tool("blob", {"n": size}))
-            samples.append(time.perf_counter() - started)
-            if got != expected:
-                raise ResultMismatch(
-                    f"{size}-byte result differs from what the child sent ({len(got)} bytes)"
-                )
-        figures[f"large_{size // MiB}MiB_ms"] = median(samples) * 1e3
-    return figures
+async def _setup_once(target: Target, samples: list[float]) -> None:
+    session = await target.open()
+    samples.append(session.setup_seconds)
+    await session.aclose()
+
+
+async def phase_setup(roster: Roster, plan: Plan) -> None:
+    """Connect (or spawn) to the initialize result, each target in turn, `setup_sessions` times."""
+    samples: dict[str, list[float]] = {t.name: [] for t in roster.live}
+    for i in range(plan.setup_sessions):
+        for target in roster.turn(i, setup_only=True):
+            await roster.guard(target, _setup_once, target, samples[target.name])
+            await anyio.sleep(plan.setup_gap)
+    for target in roster.live:
+        values = samples[target.name]
+        target.figures["setup_p50_ms"] = median(values) * 1e3
+        target.figures["setup_p95_ms"] = percentile(values, 95) * 1e3
+
+
+async def _timed_echo(session: Session, index: int, samples: list[float]) -> None:
+    started = time.perf_counter()
+    await echo(session, f"call {index}")
+    samples.append(time.perf_counter() - started)
+
+
+async def phase_round_trips(roster: Roster, plan: Plan) -> None:
+    """Sequential echo calls, one session per target, the targets taking turns call by call."""
+    samples: dict[str, list[float]] = {t.name: [] for t in roster.live}
+    sessions = await roster.open_each()
+    try:
+        for i in range(plan.warmup_calls + plan.round_trips):
+            kept = samples if i >= plan.warmup_calls else {t.name: [] for t in roster.live}
+            for target in roster.turn(i):
+                await roster.guard(target, _timed_echo, sessions[target.name], i, kept[target.name])
+    finally:
+        await close_all(list(sessions.values()))
+    for target in roster.turn(0):
+        values = samples[target.name]
+        target.figures["rtt_p50_us"] = median(values) * 1e6
+        target.figures["rtt_p99_us"] = percentile(values, 99) * 1e6
+
+
+async def _timed_blob(session: Session, expected: str, samples: list[float]) -> None:
+    started = time.perf_counter()
+    got = wire.tool_text(await session.call_tool("blob", {"n": len(expected)}))
+    samples.append(time.perf_counter() - started)
+    if got != expected:
+        raise ResultMismatch(f"{len(expected)}-byte result differs from what the child sent")
+
+
+async def phase_large(roster: Roster, plan: Plan) -> None:
+    """`blob` results of each size, checked byte for byte, the targets taking turns."""
+    sessions = await roster.open_each()
+    try:
+        for size, repetitions in plan.large:
+            expected = blob_text(size)
+            samples: dict[str, list[float]] = {t.name: [] for t in roster.live}
+            for i in range(repetitions):
+                for target in roster.turn(i):
+                    await roster.guard(
+                        target, _timed_blob, sessions[target.name], expected, samples[target.name]
+                    )
+            for target in roster.turn(0):
+                target.figures[f"large_{size // MiB}MiB_ms"] = median(samples[target.name]) * 1e3
+    finally:
+        await close_all(list(sessions.values()))
+    for target in roster.turn(0):
+        if target.server_pid is not None:
+            target.figures["rss_server_after_large_mib"] = procfs.rss_bytes(target.server_pid) / MiB
 
 
 async def _load(sessions: Sequence[Session], seconds: float) -> int:
@@ -161,56 +266,36 @@ def measure_memory(target: Target, sessions: Sequence[Session]) -> Figures:
     return figures
 
 
-async def _close_all(sessions: Sequence[Session]) -> None:
-    with anyio.CancelScope(shield=True):
-        async with anyio.create_task_group() as tg:
-            for session in sessions:
-                tg.start_soon(session.aclose)
-
-
-async def with_sessions(target: Target, n: int, plan: Plan) -> Figures:
-    """Open n sessions, load them, read memory while they are all open, close them."""
+async def _load_with(target: Target, n: int, plan: Plan) -> None:
     sessions: list[Session] = []
     try:
         for _ in range(n):
             sessions.append(await target.open())
-        figures = await measure_load(target, sessions, plan)
-        figures.update(measure_memory(target, sessions))
-        return figures
+        target.figures.update(await measure_load(target, sessions, plan))
+        target.figures.update(measure_memory(target, sessions))
     finally:
-        await _close_all(sessions)
+        await close_all(sessions)
 
 
-async def measure_target(target: Target, plan: Plan) -> Figures:
-    """All figures of one target, in a fixed order (a warm-up session first, large results last)."""
-    figures: Figures = {}
-    warm = await target.open()
-    try:
-        for i in range(plan.warmup_calls):
-            await echo(warm, f"warm-up {i}")
-    finally:
-        await warm.aclose()
-    if target.server_pid is not None:
-        await anyio.sleep(0.2)
-        figures["rss_server_0_mib"] = procfs.rss_bytes(target.server_pid) / MiB
-    progress(f"{target.name}: session setup x{plan.setup_sessions}")
-    figures.update(await measure_setup(target, plan))
-    session = await target.open()
-    try:
-        progress(f"{target.name}: {plan.round_trips} round trips")
-        figures.update(await measure_round_trips(session, plan))
-    finally:
-        await session.aclose()
-    for n in plan.concurrency:
-        progress(f"{target.name}: {n} concurrent sessions for {plan.seconds:g} s")
-        figures.update(await with_sessions(target, n, plan))
-    # Large results last: the memory they leave in the bridge's heap is not counted as session cost.
-    session = await target.open()
-    try:
-        progress(f"{target.name}: large results {[size // MiB for size, _ in plan.large]} MiB")
-        figures.update(await measure_large(session, plan))
-    finally:
-        await session.aclose()
-    if target.server_pid is not None:
-        figures["rss_server_after_large_mib"] = procfs.rss_bytes(target.server_pid) / MiB
-    return figures
+async def phase_load(roster: Roster, plan: Plan) -> None:
+    """For each target alone: n sessions loaded for a fixed time, memory read while all are open."""
+    for target in roster.turn(0):
+        for n in plan.concurrency:
+            progress(f"{target.name}: {n} concurrent sessions for {plan.seconds:g} s")
+            await roster.guard(target, _load_with, target, n, plan)
+
+
+async def measure_all(targets: Sequence[Target], plan: Plan) -> Roster:
+    """Every phase over every target; large results last, so their heap is not counted as sessions'."""
+    roster = Roster(targets)
+    names = ", ".join(t.name for t in targets)
+    progress(f"warm-up: {names}")
+    await phase_warmup(roster, plan)
+    progress(f"session setup x{plan.setup_sessions}, interleaved")
+    await phase_setup(roster, plan)
+    progress(f"{plan.round_trips} round trips, interleaved")
+    await phase_round_trips(roster, plan)
+    await phase_load(roster, plan)
+    progress(f"large results {[size // MiB for size, _ in plan.large]} MiB, interleaved")
+    await phase_large(roster, plan)
+    return roster

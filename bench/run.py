@@ -8,6 +8,7 @@ table and the judged targets; writes everything as JSON to bench/results/latest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -23,9 +24,9 @@ from typing import Any, TypeVar
 import anyio
 
 from bench import report
-from bench.bridge_proc import HOST, Unavailable, bridge_options, running_bridge
+from bench.bridge_proc import HOST, Bridge, Unavailable, bridge_options, running_bridge
 from bench.clients import PipeSession, SseSession, StreamableSession
-from bench.measure import OpenSession, Plan, Target, measure_setup, measure_target, progress
+from bench.measure import OpenSession, Plan, Roster, Target, measure_all, progress
 from bench.workload import TOOL, measure_jira, running_sandbox, server_argv
 
 HERE = Path(__file__).resolve().parent
@@ -48,12 +49,23 @@ class Outcome:
         try:
             work()
         except Unavailable as exc:
-            self.unavailable.append(f"{part}: cannot run yet: {exc}")
-            print(f"  cannot run yet: {exc}", file=sys.stderr, flush=True)
+            self.cannot_run(part, exc)
         except Exception as exc:
             self.failed.append(f"{part}: {_describe(exc)}")
             print(f"  FAILED: {_describe(exc)}", file=sys.stderr, flush=True)
             traceback.print_exception(exc, file=sys.stderr)
+
+    def cannot_run(self, part: str, why: Unavailable) -> None:
+        self.unavailable.append(f"{part}: cannot run yet: {why}")
+        print(f"  {part}: cannot run yet: {why}", file=sys.stderr, flush=True)
+
+    def collect(self, roster: Roster, columns: Mapping[str, tuple[str, str]]) -> None:
+        """Figures of every target into its column (with the target's prefix); failures noted."""
+        for target in roster.turn(0, setup_only=True):
+            column, prefix = columns[target.name]
+            self.results[column].update({prefix + key: value for key, value in target.figures.items()})
+        for name, why in roster.failed.items():
+            self.failed.append(f"{name}: {why}")
 
 
 def _describe(exc: BaseException) -> str:
@@ -110,21 +122,19 @@ class Bench:
             plan = Plan(**{**asdict(plan), "seconds": args.seconds})
         self.plan = plan
         self.args = args
-        self.jira_calls: int = args.jira_calls or (10 if args.quick else 50)
+        self.parts = set(args.only or PARTS)
+        self.jira_calls: int = args.jira_calls or (10 if args.quick else 40)
+        self.jira_budget = 10.0 if args.quick else 30.0
         self.logs = args.json.parent / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.outcome = Outcome()
         self.bridge_flags: set[str] | None = None
         self.bridge_problem: Unavailable | None = None
         self.bridge_checked = False
-        self.part_limit = 60.0 + 12 * self.plan.seconds * len(self.plan.concurrency)
 
-    def bridge_argv_options(self, *extra: str) -> list[str]:
-        return [*self.args.bridge_option, *extra]
-
-    def floor(self) -> None:
-        target = Target("floor", functools.partial(PipeSession.open, ECHO_ARGV))
-        self.outcome.results["floor"].update(run_bounded(self.part_limit, measure_target, target, self.plan))
+    def limit(self, targets: int) -> float:
+        """A generous bound for one interleaved run (never reached unless something hangs)."""
+        return 60.0 + targets * (60.0 + 3 * self.plan.seconds * len(self.plan.concurrency))
 
     def check_bridge(self) -> set[str] | None:
         """The options of `bridge run --help`, asked once (None: no help printed, options unknown)."""
@@ -141,72 +151,85 @@ class Bench:
                 progress("`bridge run --help` printed no help; options unknown, trying anyway")
         return self.bridge_flags
 
-    def transport(self, transport: str) -> None:
-        self.check_bridge()
-        with running_bridge(
-            ECHO_ARGV, self.logs / f"bridge-{transport}.log", self.bridge_argv_options()
-        ) as bridge:
-            target = Target(transport, opener(transport, bridge.port), bridge.pid)
-            figures = run_bounded(self.part_limit, measure_target, target, self.plan)
-        if "rss_server_32_mib" in figures and "rss_server_0_mib" in figures:
-            figures["rss_server_growth_mib"] = figures["rss_server_32_mib"] - figures["rss_server_0_mib"]
-        self.outcome.results[transport].update(figures)
-
-    def prespawn(self, transport: str) -> None:
-        flags = self.check_bridge()
-        if flags is not None and "--prespawn" not in flags:
-            raise Unavailable("`bridge run` has no --prespawn option yet")
-        options = self.bridge_argv_options("--prespawn", str(self.args.prespawn))
-        log = self.logs / f"bridge-{transport}-prespawn.log"
-        with running_bridge(ECHO_ARGV, log, options) as bridge:
-            target = Target(
-                f"{transport} --prespawn {self.args.prespawn}", opener(transport, bridge.port), bridge.pid
+    def start_bridge(
+        self,
+        stack: contextlib.ExitStack,
+        label: str,
+        child_argv: list[str],
+        options: list[str],
+        env: Mapping[str, str] | None = None,
+    ) -> Bridge | None:
+        """A bridge kept running until `stack` closes, or None (noted) when it cannot run yet."""
+        try:
+            self.check_bridge()
+            log = self.logs / f"bridge-{label}.log"
+            return stack.enter_context(
+                running_bridge(child_argv, log, [*self.args.bridge_option, *options], env)
             )
-            figures = run_bounded(self.part_limit, measure_setup, target, self.plan)
-        self.outcome.results[transport].update({f"prespawn_{key}": value for key, value in figures.items()})
+        except Unavailable as exc:
+            self.outcome.cannot_run(f"bridge, {label}", exc)
+            return None
+
+    def echo(self) -> None:
+        """Floor, both transports and the --prespawn variants, interleaved in one run."""
+        targets: list[Target] = []
+        columns: dict[str, tuple[str, str]] = {}
+        if "floor" in self.parts:
+            targets.append(Target("floor", functools.partial(PipeSession.open, ECHO_ARGV)))
+            columns["floor"] = ("floor", "")
+        with contextlib.ExitStack() as stack:
+            for transport in TRANSPORTS:
+                if transport in self.parts and (bridge := self.start_bridge(stack, transport, ECHO_ARGV, [])):
+                    targets.append(Target(transport, opener(transport, bridge.port), bridge.pid))
+                    columns[transport] = (transport, "")
+            if "prespawn" in self.parts:
+                self.add_prespawn(stack, targets, columns)
+            if not targets:
+                return
+            roster = run_bounded(self.limit(len(targets)), measure_all, targets, self.plan)
+        self.outcome.collect(roster, columns)
+        for figures in self.outcome.results.values():
+            if "rss_server_32_mib" in figures and "rss_server_0_mib" in figures:
+                figures["rss_server_growth_mib"] = figures["rss_server_32_mib"] - figures["rss_server_0_mib"]
+
+    def add_prespawn(
+        self, stack: contextlib.ExitStack, targets: list[Target], columns: dict[str, tuple[str, str]]
+    ) -> None:
+        try:
+            flags = self.check_bridge()
+        except Unavailable as exc:
+            self.outcome.cannot_run("bridge --prespawn", exc)
+            return
+        if flags is not None and "--prespawn" not in flags:
+            self.outcome.cannot_run(
+                "bridge --prespawn", Unavailable("`bridge run` has no --prespawn option yet")
+            )
+            return
+        options = ["--prespawn", str(self.args.prespawn)]
+        for transport in TRANSPORTS:
+            if bridge := self.start_bridge(stack, f"{transport}-prespawn", ECHO_ARGV, options):
+                name = f"{transport} --prespawn {self.args.prespawn}"
+                targets.append(Target(name, opener(transport, bridge.port), bridge.pid, setup_only=True))
+                columns[name] = (transport, "prespawn_")
 
     def workload(self) -> None:
+        """get-jira-issue: direct, then one bridge (both transports on its port), interleaved."""
         argv = server_argv()
-        with running_sandbox(self.logs / "sandbox.log") as env:
-            direct = functools.partial(PipeSession.open, argv, env)
-            figures, expected = run_bounded(
-                self.part_limit, measure_jira, "direct", direct, self.jira_calls, None
+        with running_sandbox(self.logs / "sandbox.log") as env, contextlib.ExitStack() as stack:
+            targets = [Target("floor", functools.partial(PipeSession.open, argv, env))]
+            if bridge := self.start_bridge(stack, "jira", argv, [], env):
+                targets += [Target(t, opener(t, bridge.port), bridge.pid) for t in TRANSPORTS]
+            roster = run_bounded(
+                self.limit(len(targets)), measure_jira, targets, self.jira_calls, self.jira_budget
             )
-            self.outcome.results["floor"].update(figures)
-            for transport in TRANSPORTS:
-                self.outcome.attempt(
-                    f"{TOOL} via {transport}",
-                    functools.partial(self.jira_via, transport, argv, env, expected),
-                )
-
-    def jira_via(self, transport: str, argv: list[str], env: Mapping[str, str], expected: str) -> None:
-        self.check_bridge()
-        log = self.logs / f"bridge-{transport}-jira.log"
-        with running_bridge(argv, log, self.bridge_argv_options(), env=env) as bridge:
-            figures, _ = run_bounded(
-                self.part_limit,
-                measure_jira,
-                transport,
-                opener(transport, bridge.port),
-                self.jira_calls,
-                expected,
-            )
-        self.outcome.results[transport].update(figures)
+        self.outcome.collect(roster, {t.name: (t.name, "") for t in targets})
 
     def run(self) -> int:
         started = time.monotonic()
-        attempt = self.outcome.attempt
-        parts = set(self.args.only or PARTS)
-        if "floor" in parts:
-            attempt("floor: the echo child over pipes", self.floor)
-        for transport in TRANSPORTS:
-            if transport in parts:
-                attempt(f"bridge, {transport}", functools.partial(self.transport, transport))
-        for transport in TRANSPORTS:
-            if "prespawn" in parts:
-                attempt(f"bridge --prespawn, {transport}", functools.partial(self.prespawn, transport))
-        if "workload" in parts:
-            attempt(f"{TOOL}: direct", self.workload)
+        if self.parts - {"workload"}:
+            self.outcome.attempt("echo: floor over pipes, SSE, Streamable HTTP", self.echo)
+        if "workload" in self.parts:
+            self.outcome.attempt(f"{TOOL}: direct and through the bridge", self.workload)
         self.finish(time.monotonic() - started)
         return 1 if self.outcome.failed else 0
 

@@ -1,7 +1,7 @@
 """The real workload: `get-jira-issue` from the stdio server against the Atlassian sandbox.
 
-The same server is reached directly over pipes (the floor) and through each bridge transport; the
-result must be the same text on every path, and its latency is compared.
+The same server is reached directly over pipes (the floor) and through each bridge transport, the
+paths taking turns call by call; the result must be the same text on every path.
 """
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import contextlib
 import importlib.util
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.support.procs import free_port, script, start_server
-
 from bench import wire
 from bench.bridge_proc import HOST, Unavailable
-from bench.measure import OpenSession, ResultMismatch, progress
+from bench.clients import Session
+from bench.measure import ResultMismatch, Roster, Target, close_all, progress
 from bench.stats import median, percentile
+from tests.support.procs import free_port, script, start_server
 
 ISSUE_KEY = "DEMO-2"  # has comments and a remote link: a realistic result
 TOOL = "get-jira-issue"
@@ -73,23 +73,50 @@ def _content(message: dict[str, Any]) -> str:
     return str(result.get("content"))
 
 
-async def measure_jira(
-    name: str, open_session: OpenSession, calls: int, expected: str | None
-) -> tuple[dict[str, float], str]:
-    """p50/p95 of `calls` sequential get-jira-issue calls on one session; the result text is checked."""
-    progress(f"{name}: {calls} x {TOOL} {ISSUE_KEY}")
-    session = await open_session()
+async def _first(session: Session, texts: dict[str, str], name: str) -> None:
+    texts[name] = _content(await session.call_tool(TOOL, {"issue_key": ISSUE_KEY}))
+
+
+async def _check(reference: str, texts: dict[str, str], name: str) -> None:
+    if texts[name] != reference:
+        raise ResultMismatch(f"its {TOOL} result differs from the direct one")
+
+
+async def _timed(session: Session, reference: str, samples: list[float]) -> None:
+    started = time.perf_counter()
+    got = _content(await session.call_tool(TOOL, {"issue_key": ISSUE_KEY}))
+    samples.append(time.perf_counter() - started)
+    if got != reference:
+        raise ResultMismatch(f"{TOOL} result changed between calls")
+
+
+async def measure_jira(targets: Sequence[Target], calls: int, budget: float) -> Roster:
+    """Up to `calls` get-jira-issue calls per path, the paths taking turns, for at most `budget` s.
+
+    The first target is the reference (direct over pipes): every path must return its exact text.
+    """
+    progress(f"{TOOL} {ISSUE_KEY}: up to {calls} calls per path, interleaved, at most {budget:g} s")
+    roster = Roster(targets)
+    sessions = await roster.open_each()
+    samples: dict[str, list[float]] = {t.name: [] for t in targets}
     try:
-        first = _content(await session.call_tool(TOOL, {"issue_key": ISSUE_KEY}))
-        if expected is not None and first != expected:
-            raise ResultMismatch(f"{name}: {TOOL} result differs from the direct one")
-        samples: list[float] = []
-        for _ in range(calls):
-            started = time.perf_counter()
-            got = _content(await session.call_tool(TOOL, {"issue_key": ISSUE_KEY}))
-            samples.append(time.perf_counter() - started)
-            if got != first:
-                raise ResultMismatch(f"{name}: {TOOL} result changed between calls")
+        texts: dict[str, str] = {}
+        for target in roster.turn(0):
+            await roster.guard(target, _first, sessions[target.name], texts, target.name)
+        reference = texts.get(targets[0].name)
+        if reference is None:
+            return roster
+        for target in roster.turn(0):
+            await roster.guard(target, _check, reference, texts, target.name)
+        deadline = time.monotonic() + budget
+        for i in range(calls):
+            if i >= 3 and time.monotonic() > deadline:
+                break
+            for target in roster.turn(i):
+                await roster.guard(target, _timed, sessions[target.name], reference, samples[target.name])
     finally:
-        await session.aclose()
-    return {"jira_p50_ms": median(samples) * 1e3, "jira_p95_ms": percentile(samples, 95) * 1e3}, first
+        await close_all(list(sessions.values()))
+    for target in roster.turn(0):
+        target.figures["jira_p50_ms"] = median(samples[target.name]) * 1e3
+        target.figures["jira_p95_ms"] = percentile(samples[target.name], 95) * 1e3
+    return roster
