@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import os
 import signal
 from collections.abc import Iterator
 
@@ -15,44 +16,63 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from bridge import jsonrpc
 from bridge.config import Settings
-from bridge.observability import HEALTH_BODY
+from bridge.health import Health, Metrics, Ready
+from bridge.metrics import BridgeMetrics
+from bridge.security import SecurityMiddleware, SecurityPolicy, SecuritySettings, build_policy
 from bridge.sessions import Registry
-from bridge.transports import http
-from bridge.transports.http import Receive, Scope, Send
 from bridge.transports.sse import MessagesEndpoint, SseEndpoint
 from bridge.transports.streamable import StreamableEndpoint
 
 log = logging.getLogger("bridge")
 
 
-class Health:
-    """`{"status":"ok"}` while the process serves (liveness)."""
+def security_policy(settings: Settings) -> SecurityPolicy:
+    """The security layer for these settings; raises `SecurityConfigError` naming every problem."""
+    return build_policy(
+        SecuritySettings(
+            auth_tokens=list(settings.auth_tokens),
+            auth_token_file=settings.auth_token_file,
+            auth_disabled=settings.auth_disabled,
+            allowed_hosts=list(settings.allowed_hosts),
+            allowed_origins=list(settings.allowed_origins),
+            trusted_proxies=list(settings.trusted_proxies),
+            cors_origins=list(settings.cors_origins),
+            header_env=list(settings.header_env),
+            header_env_missing=settings.header_env_missing,  # type: ignore[arg-type]  # checked by choices
+        ),
+        bind_host=settings.host,
+        public_base_url=settings.base_url or None,
+    )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await http.respond(send, 200, HEALTH_BODY)
 
+def build_app(settings: Settings, registry: Registry, policy: SecurityPolicy) -> ASGIApp:
+    """Probes, the legacy SSE pair and the Streamable HTTP endpoint, behind the security layer."""
+    metrics = registry.metrics
 
-async def _error_page(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 500)
-    message = {404: "Not Found", 405: "Method not allowed"}.get(status, "Error")
-    return Response(jsonrpc.error(None, jsonrpc.INVALID_REQUEST, message), status, media_type="application/json")
+    async def error_page(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        metrics.http_error(status, {404: "unknown_path", 405: "method_not_allowed"}.get(status, "error"))
+        message = {404: "Not Found", 405: "Method not allowed"}.get(status, "Error")
+        body = jsonrpc.error(None, jsonrpc.INVALID_REQUEST, message)
+        return Response(body, status, media_type="application/json")
 
-
-def build_app(settings: Settings, registry: Registry) -> Starlette:
-    """Routes: health, the legacy SSE pair and the Streamable HTTP endpoint, all raw ASGI callables."""
-    return Starlette(
+    router = Starlette(
         routes=[
             Route("/healthz", Health()),
             Route("/health", Health()),
+            Route("/readyz", Ready(registry, settings.ready_timeout)),
+            Route("/metrics", Metrics(metrics)),
             Route(settings.sse_path, SseEndpoint(settings, registry)),
             Route(settings.message_path, MessagesEndpoint(settings, registry)),
             Route(settings.mcp_path, StreamableEndpoint(settings, registry)),
         ],
-        exception_handlers={404: _error_page, 405: _error_page},
+        exception_handlers={404: error_page, 405: error_page},
     )
+    return SecurityMiddleware(router, policy, on_refusal=metrics.http_error)
 
 
 class _Server(uvicorn.Server):
@@ -71,12 +91,13 @@ def uvloop_available() -> bool:
     return importlib.util.find_spec("uvloop") is not None
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, policy: SecurityPolicy) -> None:
     """Serve until SIGTERM/SIGINT, then shut down in order: sessions first, then the HTTP server."""
     async with anyio.create_task_group() as tg:
-        registry = Registry(settings, tg)
+        registry = Registry(settings, tg, BridgeMetrics(), policy.header_env, settings.child_env(dict(os.environ)))
+        await registry.start()
         config = uvicorn.Config(
-            build_app(settings, registry),
+            build_app(settings, registry, policy),
             host=settings.host,
             port=settings.port,
             http=_http_impl(),
@@ -91,6 +112,7 @@ async def serve(settings: Settings) -> None:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         log.info("bridge listening on http://%s:%d (command: %s)", shown, port, settings.command[0])
+        log.info("%s; prespawn: %d", policy.describe(), registry.pool.size if registry.pool else 0)
         await tg.start(_stop_on_signal, registry, server, settings.shutdown_grace)
         await server.serve(sockets=[sock])
         tg.cancel_scope.cancel()

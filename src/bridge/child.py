@@ -108,6 +108,7 @@ class Child:
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._write_lock = anyio.Lock()
         self._stdin_closed = False
+        self.stderr_suppressed = 0  # lines the rate limit kept out of the log
 
     @classmethod
     async def spawn(
@@ -156,7 +157,7 @@ class Child:
             for line in splitter.feed(chunk):
                 await on_line(line)
 
-    async def drain_stderr(self) -> None:
+    async def drain_stderr(self, log_lines: bool = True) -> None:
         """Read stderr until EOF (a full pipe would block the child); log it, rate-limited."""
         stderr = self.process.stderr
         assert stderr is not None
@@ -170,12 +171,14 @@ class Child:
             pending += chunk
             *lines, rest = pending.split(b"\n")
             pending = bytearray(rest[-STDERR_LINE_LIMIT:])
-            for raw in lines:
-                self._stderr_line(raw, bucket)
-        if pending:
+            if log_lines:
+                for raw in lines:
+                    self._stderr_line(raw, bucket)
+        if pending and log_lines:
             self._stderr_line(bytes(pending), bucket)
         if bucket.suppressed:
             log.warning("child stderr: %d lines suppressed by the rate limit", bucket.suppressed)
+            self.stderr_suppressed += bucket.suppressed
 
     def _stderr_line(self, raw: bytes | bytearray, bucket: TokenBucket) -> None:
         text = bytes(raw[:STDERR_LINE_LIMIT]).decode("utf-8", "replace").rstrip("\r")
@@ -185,6 +188,7 @@ class Child:
         if bucket.take():
             if bucket.suppressed:
                 log.warning("child stderr: %d lines suppressed by the rate limit", bucket.suppressed)
+                self.stderr_suppressed += bucket.suppressed
                 bucket.suppressed = 0
             log.info("child stderr: %s", text)
 

@@ -19,9 +19,10 @@ from typing import Any
 import anyio
 import typer
 
-from bridge.app import serve, uvloop_available
+from bridge.app import security_policy, serve, uvloop_available
 from bridge.config import ConfigError, Settings, option_fields, validate
 from bridge.observability import setup_logging
+from bridge.security import SecurityConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serve a stdio MCP server over HTTP.")
 
@@ -31,9 +32,21 @@ def choices_enum(name: str, choices: Sequence[str]) -> type[enum.Enum]:
     return enum.Enum(name, [(c, c) for c in choices], type=str)  # type: ignore[return-value]
 
 
+def meta_flag(field: dataclasses.Field[Any]) -> str:
+    """The flag name of a setting (without dashes): its own `flag`, else the field name."""
+    return str(field.metadata.get("flag") or field.name.replace("_", "-"))
+
+
+def _split(values: Sequence[str] | None, split: bool) -> tuple[str, ...]:
+    """A repeatable option's values; with `split`, each may also be a comma-separated list."""
+    if not split:
+        return tuple(values or ())
+    return tuple(item.strip() for value in values or () for item in value.split(",") if item.strip())
+
+
 def _param(field: dataclasses.Field[Any], hint: Any) -> inspect.Parameter:
     """The typer option for one settings field."""
-    flag = "--" + field.name.replace("_", "-")
+    flag = "--" + meta_flag(field)
     meta = field.metadata
     extra: dict[str, Any] = {}
     annotation: Any = hint
@@ -69,9 +82,9 @@ def _command(fields: Sequence[str] | None, fixed: dict[str, Any]) -> Any:
     def run(**values: Any) -> None:
         """Run the bridge around COMMAND: one child process per client session."""
         values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}
-        for name in ("env", "command"):  # repeatable options and the argument arrive as lists
-            if name in values:
-                values[name] = tuple(values[name] or ())
+        for f in dataclasses.fields(Settings):  # repeatable options and the argument arrive as lists
+            if f.name in values and (f.name == "command" or isinstance(f.default, tuple)):
+                values[f.name] = _split(values[f.name], bool(f.metadata.get("split")))
         start(Settings(**values, **fixed))
 
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -93,8 +106,13 @@ def start(settings: Settings) -> None:
         validate(settings)
     except ConfigError as exc:
         raise typer.BadParameter(exc.why, param_hint=f"'--{exc.option.replace('_', '-')}'") from None
+    try:
+        policy = security_policy(settings)
+    except SecurityConfigError as exc:
+        typer.echo(f"Error: the security options cannot be used:\n{exc}", err=True)
+        raise typer.Exit(2) from None
     setup_logging(settings.log_level, settings.log_format)
-    anyio.run(serve, settings, backend="asyncio", backend_options={"use_uvloop": uvloop_available()})
+    anyio.run(serve, settings, policy, backend="asyncio", backend_options={"use_uvloop": uvloop_available()})
 
 
 def main() -> None:

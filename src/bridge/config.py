@@ -40,9 +40,33 @@ class Settings:
     keepalive: float = _opt(15.0, "Seconds between SSE keep-alive comments.", min=0.01)
     json_response: bool = _opt(False, "Answer request POSTs with application/json instead of SSE.")
     get_buffer: int = _opt(256, "Messages held for a Streamable session without a GET stream.", min=1)
+    prespawn: int = _opt(0, "Children kept started ahead for new sessions (not with --header-env).", min=0)
+    ready_timeout: float = _opt(10.0, "Seconds /readyz gives a probe child to answer initialize.", min=0.1)
+    resume: bool = _opt(True, "Resumable Streamable HTTP streams (event ids, Last-Event-ID replay).",
+                        negatable=True)
+    resume_buffer: int = _opt(1024, "Events kept per session for replay (oldest evicted first).", min=1)
+    max_queue: int = _opt(256, "Messages queued for one HTTP stream before its reader counts as stalled.", min=1)
+    stall_timeout: float = _opt(30.0, "Seconds a full stream may stall before it is disconnected.", min=0.01)
     env: tuple[str, ...] = _opt((), "K=V added to the child's environment (repeatable).")
     pass_env: bool = _opt(True, "The child inherits the bridge's environment.", negatable=True)
     cwd: Path | None = _opt(None, "Working directory of the child.")  # noqa: RUF009 (returns a field)
+    auth_tokens: tuple[str, ...] = _opt((), "Bearer token clients must send (repeatable; comma-separated).",
+                                        flag="auth-token", split=True)
+    auth_token_file: Path | None = _opt(None, "File of bearer tokens, one per line; re-read when it changes.")  # noqa: RUF009
+    auth_disabled: bool = _opt(False, "Serve without auth on a non-loopback address (a proxy authenticates).")
+    allowed_hosts: tuple[str, ...] = _opt((), "Host header allowed besides loopback, e.g. mcp.example.com:* "
+                                          "(repeatable; comma-separated; * allows any).", flag="allowed-host", split=True)
+    allowed_origins: tuple[str, ...] = _opt((), "Origin allowed besides loopback (repeatable; comma-separated).",
+                                            flag="allowed-origin", split=True)
+    trusted_proxies: tuple[str, ...] = _opt((), "Proxy address or CIDR whose X-Forwarded-*/Forwarded headers "
+                                            "are believed (repeatable; comma-separated).",
+                                            flag="trusted-proxy", split=True)
+    cors_origins: tuple[str, ...] = _opt((), "Origin allowed to call from a browser (CORS; repeatable; comma-separated).",
+                                         flag="cors-origin", split=True)
+    header_env: tuple[str, ...] = _opt((), "HEADER=VAR: a session's request header becomes its child's variable "
+                                       "(repeatable; comma-separated).", split=True)
+    header_env_missing: str = _opt("401", "When a mapped header is missing: 401, 400 or allow.",
+                                   choices=("401", "400", "allow"))
     log_level: str = _opt("info", "Log level.", choices=LOG_LEVELS)
     log_format: LogFormat = _opt("text", "Log format.", choices=("text", "json"))  # noqa: RUF009
     command: tuple[str, ...] = field(default=(), metadata={"argument": True})

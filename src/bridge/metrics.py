@@ -98,6 +98,7 @@ class BridgeMetrics:
         self.messages_out = self.messages.labels("child_to_client")
         self.bytes_in = self.bytes.labels("client_to_child")
         self.bytes_out = self.bytes.labels("child_to_client")
+        self.dropped_not_json = self.dropped.labels("not_json")
         self._latency = {m: self.request_latency.labels(m) for m in (*KNOWN_METHODS, "other")}
 
     def session_opened(self, transport: str) -> None:

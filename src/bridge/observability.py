@@ -74,6 +74,3 @@ def setup_logging(level: str, fmt: LogFormat) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-
-
-HEALTH_BODY = b'{"status":"ok"}'

@@ -1,4 +1,10 @@
-"""Where the child's messages go: one HTTP response stream (`Outbox`) or a session's GET channel."""
+"""Where the child's messages go: one HTTP response stream (`Outbox`) or a session's GET channel.
+
+Every queue is bounded. A reader that stops reading (its queue full for `stall` seconds) is
+disconnected: its HTTP response is ended, what it had not taken is dropped (counted), and the
+session goes on. So a stalled client costs at most `size` messages of memory and `stall` seconds
+of the child's time, and never blocks another session.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,11 @@ log = logging.getLogger("bridge.routes")
 # completes a request that gets no answer (the client cancelled it).
 Item = tuple[bytes, bool]
 
-OUTBOX_SIZE = 64
+# Why a message was not delivered (the label of `bridge_messages_dropped`); None: delivered.
+Dropped = str | None
+STREAM_GONE = "stream_closed"
+STALLED = "reader_stalled"
+BUFFER_FULL = "get_buffer_full"
 
 
 class Destination(Protocol):
@@ -26,7 +36,7 @@ class Destination(Protocol):
         """Whether the child's messages that belong to a request may go here too (SSE-mode POSTs)."""
         ...
 
-    async def deliver(self, data: bytes, final: bool) -> None: ...
+    async def deliver(self, data: bytes, final: bool) -> Dropped: ...
 
     def close(self) -> None: ...
 
@@ -34,35 +44,43 @@ class Destination(Protocol):
 class Outbox:
     """The messages for one HTTP response; a message for a response that has gone is dropped."""
 
-    __slots__ = ("_send", "receive", "takes_extras")
+    __slots__ = ("_send", "_stall", "reader", "receive", "takes_extras")
 
-    def __init__(self, takes_extras: bool, size: int = OUTBOX_SIZE) -> None:
+    def __init__(self, takes_extras: bool, size: int = 64, stall: float = 30.0) -> None:
         send: MemoryObjectSendStream[Item]
         receive: MemoryObjectReceiveStream[Item]
         send, receive = anyio.create_memory_object_stream[Item](size)
         self._send = send
+        self._stall = stall
         self.receive = receive
         self.takes_extras = takes_extras
+        self.reader: anyio.CancelScope | None = None  # the HTTP writer's scope, ended on a stall
 
-    async def offer(self, data: bytes, final: bool) -> bool:
-        """Deliver, waiting for room (backpressure); False when the response has gone."""
-        try:
-            await self._send.send((data, final))
-            return True
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
-
-    async def deliver(self, data: bytes, final: bool) -> None:
-        if not await self.offer(data, final):
-            log.debug("message for a closed HTTP stream dropped (%d bytes)", len(data))
-
-    def try_deliver(self, data: bytes, final: bool) -> bool:
-        """Deliver without waiting; False when the stream is gone or full."""
+    async def deliver(self, data: bytes, final: bool) -> Dropped:
+        """Queue for the response, waiting for room up to the stall limit (backpressure)."""
         try:
             self._send.send_nowait((data, final))
-            return True
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.WouldBlock):
-            return False
+            return None
+        except anyio.WouldBlock:
+            pass
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return STREAM_GONE
+        try:
+            with anyio.fail_after(self._stall):
+                await self._send.send((data, final))
+            return None
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return STREAM_GONE
+        except TimeoutError:
+            log.warning("HTTP stream reader stalled for %gs: disconnecting it", self._stall)
+            self.abort()
+            return STALLED
+
+    def abort(self) -> None:
+        """End the response: no more messages, and its writer stops."""
+        self._send.close()
+        if self.reader is not None:
+            self.reader.cancel()
 
     def close(self) -> None:
         self._send.close()
@@ -76,10 +94,12 @@ class GetChannel:
 
     takes_extras = True
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, buffer: int, size: int = 64, stall: float = 30.0) -> None:
         self._outbox: Outbox | None = None
         self._buffer: collections.deque[bytes] = collections.deque()
+        self._limit = buffer
         self._size = size
+        self._stall = stall
         self._closed = False
         self.dropped = 0
 
@@ -87,7 +107,7 @@ class GetChannel:
         """Open the GET stream: its outbox and what was buffered; None when one is already open."""
         if self._outbox is not None or self._closed:
             return None
-        self._outbox = Outbox(takes_extras=True)
+        self._outbox = Outbox(True, self._size, self._stall)
         held = list(self._buffer)
         self._buffer.clear()
         return self._outbox, held
@@ -97,17 +117,20 @@ class GetChannel:
             self._outbox = None
         outbox.close()
 
-    async def deliver(self, data: bytes, final: bool) -> None:
+    async def deliver(self, data: bytes, final: bool) -> Dropped:
         outbox = self._outbox
         if outbox is not None:
-            if await outbox.offer(data, final):
-                return
+            dropped = await outbox.deliver(data, final)
+            if dropped != STREAM_GONE:
+                return dropped
             self.detach(outbox)
-        if len(self._buffer) >= self._size:
+        self._buffer.append(data)
+        if len(self._buffer) > self._limit:
             self._buffer.popleft()
             self.dropped += 1
             log.warning("no GET stream open: oldest held message dropped (%d dropped so far)", self.dropped)
-        self._buffer.append(data)
+            return BUFFER_FULL
+        return None
 
     def close(self) -> None:
         self._closed = True

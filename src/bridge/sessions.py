@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import secrets
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,13 +24,15 @@ from anyio.abc import TaskGroup, TaskStatus
 from bridge import jsonrpc
 from bridge.child import Child, ChildGone, LineTooLong
 from bridge.config import Settings
+from bridge.metrics import BridgeMetrics
 from bridge.observability import SessionTag, session_context
+from bridge.pool import ChildPool
 from bridge.routes import Destination, GetChannel, Outbox
+from bridge.security import HeaderEnv
 
 log = logging.getLogger("bridge.session")
 
 Kind = Literal["sse", "streamable"]
-_labels = itertools.count(1)
 
 
 class Unavailable(Exception):
@@ -47,7 +49,7 @@ class Pending:
 
     original_id: object
     dest: Destination
-    deadline: float
+    started: float
     method: str
     token: object | None
 
@@ -59,19 +61,26 @@ class Session:
         self,
         registry: Registry,
         kind: Kind,
-        env: dict[str, str],
+        env: Mapping[str, str],
         credential: str | None = None,
+        prespawned: Child | None = None,
     ) -> None:
         self.registry = registry
         self.settings = registry.settings
+        self.metrics = registry.metrics
         self.kind = kind
         self.env = env  # the environment this session's child was created with
         self.credential = credential  # the credential the session is bound to (None: auth off)
-        self.id: str | None = None
-        self.tag = SessionTag(f"new-{next(_labels)}")
+        # Made now so every log line of the session carries it; clients learn it only at `publish`.
+        self.id = secrets.token_urlsafe(32)
+        self.tag = SessionTag(self.id)
+        self._prespawned = prespawned
         # Where the child's messages go when no request claims them: the SSE stream, or the GET channel.
-        self.sse_outbox: Outbox | None = Outbox(takes_extras=True) if kind == "sse" else None
-        self.get_channel: GetChannel | None = None if self.sse_outbox else GetChannel(self.settings.get_buffer)
+        size, stall = self.settings.max_queue, self.settings.stall_timeout
+        self.sse_outbox: Outbox | None = Outbox(True, size, stall) if kind == "sse" else None
+        self.get_channel: GetChannel | None = (
+            None if self.sse_outbox else GetChannel(self.settings.get_buffer, size, stall)
+        )
         self.default: Destination = self.sse_outbox or self.get_channel  # type: ignore[assignment]
         self.pending: dict[int, Pending] = {}
         self._by_token: dict[object, int] = {}
@@ -90,7 +99,8 @@ class Session:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Spawn the child, pump it until the session ends, then end the child. Never raises after start."""
         with session_context(self.tag):
-            self.child = await Child.spawn(self.settings.command, self.env, self.settings.cwd)
+            self.child = self._prespawned or await self.registry.spawn_child(self.env)
+            self.metrics.session_opened(self.kind)
             try:
                 with anyio.CancelScope() as scope:
                     self._scope = scope
@@ -130,12 +140,15 @@ class Session:
         for entry in pending.values():
             body = jsonrpc.error(entry.original_id, jsonrpc.CONNECTION_CLOSED, f"Session ended: {reason}")
             with anyio.move_on_after(1.0):
-                await entry.dest.deliver(body, True)
+                await self._deliver(entry.dest, body, True)
         self.default.close()
         child = self.child
         if child is not None:
             code = await child.terminate(self.settings.kill_grace)
             log.info("child %d ended with exit code %s", child.pid, code)
+            self.metrics.child_exited(code)
+            if child.stderr_suppressed:
+                self.metrics.stderr_suppressed.inc(child.stderr_suppressed)
         self.registry.release(self)
 
     async def _watch_exit(self) -> None:
@@ -186,15 +199,15 @@ class Session:
                 await self._pending_added.wait()
                 continue
             bridge_id, entry = next(iter(self.pending.items()))  # oldest first: same timeout for all
-            delay = entry.deadline - time.monotonic()
+            delay = entry.started + self.settings.request_timeout - time.monotonic()
             if delay > 0:
                 await anyio.sleep(delay)
                 continue
             del self.pending[bridge_id]
             self._forget_token(entry)
             log.warning("request %r (%s) timed out", entry.original_id, entry.method)
-            await entry.dest.deliver(
-                jsonrpc.error(entry.original_id, jsonrpc.REQUEST_TIMEOUT, "Request timed out"), True
+            await self._deliver(
+                entry.dest, jsonrpc.error(entry.original_id, jsonrpc.REQUEST_TIMEOUT, "Request timed out"), True
             )
             await self._write(jsonrpc.cancelled(bridge_id, "request timed out at the bridge"))
 
@@ -216,13 +229,11 @@ class Session:
     async def _submit_request(self, message: dict[str, Any], method: str, dest: Destination) -> None:
         original = message["id"]
         if method == jsonrpc.DISCOVER:  # a 2026-07-28 probe: never for a handshake-era child
-            await dest.deliver(jsonrpc.error(original, jsonrpc.METHOD_NOT_FOUND, "Method not found"), True)
+            await self._deliver(dest, jsonrpc.error(original, jsonrpc.METHOD_NOT_FOUND, "Method not found"), True)
             return
         bridge_id = next(self._ids)
         token = jsonrpc.progress_token(message)
-        self.pending[bridge_id] = Pending(
-            original, dest, time.monotonic() + self.settings.request_timeout, method, token
-        )
+        self.pending[bridge_id] = Pending(original, dest, time.monotonic(), method, token)
         if token is not None:
             self._by_token[token] = bridge_id
         self._pending_added.set()
@@ -240,12 +251,13 @@ class Session:
         entry = self.pending.pop(bridge_id)
         self._forget_token(entry)
         await self._write(jsonrpc.dumps({**message, "params": {**params, "requestId": bridge_id}}))
-        await entry.dest.deliver(b"", True)  # the request is over; no answer will follow
+        await self._deliver(entry.dest, b"", True)  # the request is over; no answer will follow
 
     async def _write(self, data: bytes) -> None:
         assert self.child is not None
         try:
             await self.child.write_line(data)
+            self.metrics.message_in(len(data))
         except ChildGone as exc:
             log.warning("%s: ending the session", exc)
             self.end("child stdin closed")
@@ -257,8 +269,10 @@ class Session:
             message = jsonrpc.loads(line)
         except jsonrpc.ParseError:
             log.warning("child wrote a line that is not JSON (dropped): %r", line[:200])
+            self.metrics.dropped_not_json.inc()
             return
         self.last_activity = time.monotonic()
+        self.metrics.bytes_out.inc(len(line))
         if isinstance(message, dict):
             await self._route(message, line)
         elif isinstance(message, list):
@@ -269,6 +283,7 @@ class Session:
             log.warning("child wrote JSON that is not a message (dropped): %r", line[:200])
 
     async def _route(self, message: dict[str, Any], raw: bytes | None) -> None:
+        self.metrics.messages_out.inc()
         method = message.get("method")
         if method is None:
             await self._route_response(message)
@@ -284,7 +299,7 @@ class Session:
             owner = next(iter(self.pending.values()))
         if owner is not None and owner.dest.takes_extras:
             dest = owner.dest
-        await dest.deliver(data, False)
+        await self._deliver(dest, data, False)
 
     async def _route_response(self, message: dict[str, Any]) -> None:
         bridge_id = message.get("id")
@@ -293,10 +308,16 @@ class Session:
             log.debug("answer for unknown, cancelled or timed-out request %r dropped", bridge_id)
             return
         self._forget_token(entry)
+        self.metrics.observe_request(entry.method, time.monotonic() - entry.started)
         if entry.method == jsonrpc.INITIALIZE:
             self._note_initialized(message)
         message["id"] = entry.original_id
-        await entry.dest.deliver(jsonrpc.dumps(message), True)
+        await self._deliver(entry.dest, jsonrpc.dumps(message), True)
+
+    async def _deliver(self, dest: Destination, data: bytes, final: bool) -> None:
+        reason = await dest.deliver(data, final)
+        if reason is not None:
+            self.metrics.dropped.labels(reason).inc()
 
     def _note_initialized(self, message: dict[str, Any]) -> None:
         result = message.get("result")
@@ -315,21 +336,66 @@ class Session:
 
 
 class Registry:
-    """All sessions: the limit on their number, lookup by id, shutdown."""
+    """All sessions: their children's environment, the limit on their number, lookup, shutdown."""
 
-    def __init__(self, settings: Settings, task_group: TaskGroup) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        task_group: TaskGroup,
+        metrics: BridgeMetrics,
+        header_env: HeaderEnv,
+        base_env: Mapping[str, str],
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
+        self.header_env = header_env
+        self.base_env = dict(base_env)  # the bridge's environment as every child gets it, made once
         self._tg = task_group
         self._sessions: dict[str, Session] = {}
         self._live: set[Session] = set()  # started and not yet finished (published or not)
         self.accepting = True
         self._all_done = anyio.Event()
+        # Children made ahead only when they all look alike: never with per-session header values.
+        self.pool = (
+            ChildPool(settings.prespawn, self._spawn_base, settings.kill_grace)
+            if settings.prespawn and not header_env
+            else None
+        )
 
-    async def open(self, kind: Kind, credential: str | None = None) -> Session:
-        """Start a session and its child; `Unavailable` at the limit or during shutdown."""
+    async def start(self) -> None:
+        if self.pool is not None:
+            await self._tg.start(self.pool.run)
+
+    async def spawn_child(self, env: Mapping[str, str]) -> Child:
+        """Start one child (counted; a failure is counted and raised as OSError)."""
+        try:
+            child = await Child.spawn(self.settings.command, env, self.settings.cwd)
+        except OSError:
+            self.metrics.spawn_failures.inc()
+            raise
+        self.metrics.children_spawned.inc()
+        return child
+
+    async def _spawn_base(self) -> Child:
+        return await self.spawn_child(self.base_env)
+
+    async def open(
+        self, kind: Kind, headers: Iterable[tuple[bytes, bytes]] = (), credential: str | None = None
+    ) -> Session:
+        """Start a session and its child; `Unavailable` at the limit or during shutdown.
+
+        Mapped request headers become the child's variables (`RefusedError` when one is missing).
+        """
         if not self.accepting or len(self._live) >= self.settings.max_sessions:
             raise Unavailable("at max sessions" if self.accepting else "shutting down")
-        session = Session(self, kind, self.settings.child_env(dict(os.environ)), credential)
+        prespawned: Child | None = None
+        if self.header_env:
+            text = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
+            env: Mapping[str, str] = self.header_env.environment(self.base_env, text)
+        else:
+            env = self.base_env
+            prespawned = await self.pool.take() if self.pool is not None else None
+        session = Session(self, kind, env, credential, prespawned)
         self._live.add(session)
         try:
             await self._tg.start(session.run)
@@ -339,23 +405,29 @@ class Registry:
         return session
 
     def publish(self, session: Session) -> str:
-        """Mint the session's id and make it reachable."""
-        session_id = secrets.token_urlsafe(32)
-        session.id = session_id
-        session.tag.value = session_id
-        self._sessions[session_id] = session
-        log.info("session %s started (%s)", session_id, session.kind)
-        return session_id
+        """Make the session reachable by its id (for Streamable HTTP: once the child answered)."""
+        self._sessions[session.id] = session
+        log.info("session %s started (%s)", session.id, session.kind)
+        return session.id
 
-    def get(self, session_id: str) -> Session | None:
-        return self._sessions.get(session_id)
+    def get(self, session_id: str, kind: Kind, credential: str | None) -> Session | None:
+        """The live session of that id and transport, if the caller holds the credential that made it.
+
+        Another credential gets None, as for an unknown id: it may not even learn the session exists.
+        """
+        session = self._sessions.get(session_id)
+        if session is None or session.kind != kind or session.credential != credential:
+            return None
+        return session
 
     def forget(self, session: Session) -> None:
-        if session.id is not None:
-            self._sessions.pop(session.id, None)
+        self._sessions.pop(session.id, None)
 
     def release(self, session: Session) -> None:
-        self._live.discard(session)
+        if session in self._live:
+            self._live.discard(session)
+            if session.child is not None:
+                self.metrics.session_closed(session.kind)
         if not self._live and not self.accepting:
             self._all_done.set()
 

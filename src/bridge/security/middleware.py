@@ -13,6 +13,7 @@ Run uvicorn with `proxy_headers=False`: this layer decides which proxies to beli
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +36,7 @@ _MISSING_TOKEN = Refusal.of(
     401, "authentication required: send Authorization: Bearer <token>", (www_authenticate(),)
 )
 _BAD_TOKEN = Refusal.of(401, "the bearer token is not valid", (www_authenticate("invalid_token"),))
+_REASONS = {401: "unauthorized", 403: "origin_not_allowed", 421: "host_not_allowed"}
 _NO_CORS = Refusal.of(403, "cross-origin requests are not enabled for this origin")
 
 
@@ -71,9 +73,12 @@ def _authenticate(tokens: TokenStore, authorization: bytes | None) -> tuple[Refu
 class SecurityMiddleware:
     """Wraps the whole bridge app: `SecurityMiddleware(app, build_policy(...))`."""
 
-    def __init__(self, app: ASGIApp, policy: SecurityPolicy) -> None:
+    def __init__(
+        self, app: ASGIApp, policy: SecurityPolicy, on_refusal: Callable[[int, str], None] | None = None
+    ) -> None:
         self.app = app
         self.policy = policy
+        self.on_refusal = on_refusal  # told (status, reason) of every refusal, e.g. to count it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -90,12 +95,15 @@ class SecurityMiddleware:
                          and b"access-control-request-method" in headers)
             refusal = self._check_host_origin(host, origin, bool(cors))
             if refusal is None and preflight:
+                if not cors:
+                    self._count(_NO_CORS, "cors_not_enabled")
                 await self._preflight(send, origin or b"", bool(cors))
                 return
             if refusal is None and policy.tokens is not None:
                 refusal, credential = _authenticate(policy.tokens, headers.get(b"authorization"))
             if refusal is not None:
                 log.info("refused %s %s: %d", scope.get("method", "WEBSOCKET"), scope["path"], refusal.status)
+                self._count(refusal, _REASONS.get(refusal.status, "refused"))
                 await self._refuse(scope, send, refusal, cors)
                 return
 
@@ -112,6 +120,10 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+    def _count(self, refusal: Refusal, reason: str) -> None:
+        if self.on_refusal is not None:
+            self.on_refusal(refusal.status, reason)
 
     def _apply_proxy(self, scope: Scope, headers: dict[bytes, bytes]) -> bytes | None:
         """The Host to check; a trusted proxy's forwarded host, client and scheme replace the peer's."""

@@ -7,10 +7,9 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream
 
 from bridge import jsonrpc
-from bridge.routes import Item
+from bridge.routes import Outbox
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,15 +31,27 @@ class BodyTooLarge(Exception):
     pass
 
 
+REASONS = {400: "bad_request", 404: "unknown_session", 405: "method_not_allowed", 406: "not_acceptable",
+           409: "get_stream_exists", 413: "body_too_large", 415: "unsupported_media_type",
+           500: "internal_error", 503: "unavailable"}
+
+
 class HttpError(Exception):
-    """An answer that ends a request early: status, a JSON-RPC error body (or none), headers."""
+    """An answer that ends a request early: status, a JSON-RPC error body (or none), headers.
+
+    `reason` is the short label the error is counted under in the metrics.
+    """
 
     def __init__(self, status: int, code: int | None = None, message: str = "", data: Any = None,
-                 headers: RawHeaders | None = None, id_: object = None) -> None:
+                 headers: RawHeaders | None = None, id_: object = None, reason: str = "") -> None:
         super().__init__(f"{status} {message}")
         self.status = status
         self.body = jsonrpc.error(id_, code, message, data) if code is not None else b""
         self.headers = headers or []
+        if not reason:
+            reason = {jsonrpc.PARSE_ERROR: "parse_error",
+                      jsonrpc.UNSUPPORTED_PROTOCOL_VERSION: "unsupported_protocol_version"}.get(code or 0, "")
+        self.reason = reason or REASONS.get(status, "error")
 
 
 def headers_of(scope: Scope) -> dict[bytes, bytes]:
@@ -119,19 +130,22 @@ async def write(send: Send, data: bytes) -> None:
 async def stream_events(
     receive: Receive,
     send: Send,
-    items: ObjectReceiveStream[Item],
+    outbox: Outbox,
     keepalive: float,
     finals: float = math.inf,
 ) -> None:
-    """Write `items` as SSE events until `finals` answers went out, the source ends or the peer leaves.
+    """Write the outbox's messages as SSE events until `finals` answers went out, the outbox
+    closes, the peer leaves or the outbox gives up on a stalled reader.
 
-    A keep-alive comment goes out after `keepalive` seconds of silence. The response is completed
-    here; the caller has already started it.
+    A keep-alive comment goes out after `keepalive` seconds of silence; a write that fails (a dead
+    peer) ends the stream. The response is completed here; the caller has already started it.
     """
+    items = outbox.receive
     async with anyio.create_task_group() as tg:
+        outbox.reader = tg.cancel_scope
         tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
         while finals > 0:
-            item: Item | None = None
+            item: tuple[bytes, bool] | None = None
             with anyio.move_on_after(keepalive):
                 try:
                     item = await items.receive()
@@ -146,7 +160,9 @@ async def stream_events(
             if final:
                 finals -= 1
         tg.cancel_scope.cancel()
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    outbox.reader = None
+    with anyio.move_on_after(1.0):  # a stalled peer may not take even this: then the server drops it
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:

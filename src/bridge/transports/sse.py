@@ -9,10 +9,11 @@ from urllib.parse import parse_qs
 from bridge import jsonrpc
 from bridge.config import Settings
 from bridge.observability import session_context
-from bridge.sessions import Registry, Session, SessionEnded, Unavailable
+from bridge.security import RefusedError
+from bridge.sessions import Registry, Session, SessionEnded
 from bridge.transports import http
+from bridge.transports.base import answer_error, credential, open_session
 from bridge.transports.http import HttpError, Receive, Scope, Send
-from bridge.transports.streamable import spawn_failed, unavailable
 
 log = logging.getLogger("bridge.sse")
 
@@ -29,14 +30,9 @@ class SseEndpoint:
         try:
             if scope["method"] != "GET":
                 raise HttpError(405, jsonrpc.INVALID_REQUEST, "Method not allowed", headers=[(b"allow", b"GET")])
-            try:
-                session = await self.registry.open("sse")
-            except Unavailable as exc:
-                raise unavailable(exc) from None
-            except OSError as exc:
-                raise spawn_failed(exc) from None
-        except HttpError as exc:
-            await http.respond_error(send, exc)
+            session = await open_session(self.registry, "sse", scope)
+        except (HttpError, RefusedError) as exc:
+            await answer_error(self.registry, send, exc)
             return
         session_id = self.registry.publish(session)
         outbox = session.sse_outbox
@@ -45,7 +41,7 @@ class SseEndpoint:
             try:
                 await http.start_sse(send)
                 await http.write(send, b"event: endpoint\ndata: " + self.endpoint_prefix + session_id.encode() + b"\n\n")
-                await http.stream_events(receive, send, outbox.receive, self.settings.keepalive)
+                await http.stream_events(receive, send, outbox, self.settings.keepalive)
             finally:
                 session.end("SSE stream closed")
 
@@ -71,7 +67,7 @@ class MessagesEndpoint:
                 await self._submit(session, value, body)
                 await http.respond(send, 202)
         except HttpError as exc:
-            await http.respond_error(send, exc)
+            await answer_error(self.registry, send, exc)
 
     async def _submit(self, session: Session, value: Any, body: bytes) -> None:
         if isinstance(value, list):
@@ -93,8 +89,9 @@ class MessagesEndpoint:
     def _session(self, scope: Scope) -> Session:
         values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_id")
         if not values:
-            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: missing session_id")
-        session = self.registry.get(values[0])
-        if session is None or session.kind != "sse":
+            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: missing session_id",
+                            reason="missing_session_id")
+        session = self.registry.get(values[0], "sse", credential(scope))
+        if session is None:
             raise HttpError(404, jsonrpc.INVALID_REQUEST, "Session not found")
         return session

@@ -9,8 +9,10 @@ from bridge import jsonrpc
 from bridge.config import Settings
 from bridge.observability import session_context
 from bridge.routes import Outbox
-from bridge.sessions import Registry, Session, SessionEnded, Unavailable
+from bridge.security import RefusedError
+from bridge.sessions import Registry, Session, SessionEnded
 from bridge.transports import http
+from bridge.transports.base import answer_error, credential, open_session
 from bridge.transports.http import HttpError, Receive, Scope, Send
 
 log = logging.getLogger("bridge.streamable")
@@ -18,15 +20,6 @@ log = logging.getLogger("bridge.streamable")
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
 ALLOW = [(b"allow", b"GET, POST, DELETE")]
-
-
-def unavailable(exc: Unavailable) -> HttpError:
-    return HttpError(503, jsonrpc.INTERNAL_ERROR, f"Service unavailable: {exc}", headers=[(b"retry-after", b"5")])
-
-
-def spawn_failed(exc: Exception) -> HttpError:
-    log.error("could not start the child: %s", exc)
-    return HttpError(500, jsonrpc.INTERNAL_ERROR, "Could not start the server process")
 
 
 class StreamableEndpoint:
@@ -48,8 +41,8 @@ class StreamableEndpoint:
                 await self._delete(scope, send)
             else:
                 raise HttpError(405, jsonrpc.INVALID_REQUEST, "Method not allowed", headers=ALLOW)
-        except HttpError as exc:
-            await http.respond_error(send, exc)
+        except (HttpError, RefusedError) as exc:
+            await answer_error(self.registry, send, exc)
 
     # ----- POST ------------------------------------------------------------------------------
 
@@ -71,9 +64,9 @@ class StreamableEndpoint:
             if not (isinstance(value, dict) and value.get("method") == jsonrpc.INITIALIZE and "id" in value):
                 raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: no Mcp-Session-Id; initialize first",
                                 id_=value.get("id") if isinstance(value, dict) else None)
-            await self._initialize(value, body, receive, send)
+            await self._initialize(scope, value, body, receive, send)
             return
-        session = self._session(session_id)
+        session = self._session(scope, session_id)
         with session_context(session.tag):
             await self._post_messages(session, value, body, receive, send)
 
@@ -84,7 +77,7 @@ class StreamableEndpoint:
                 raise HttpError(400, jsonrpc.INVALID_REQUEST, "Invalid Request: expected a JSON-RPC message")
         raw = body if len(messages) == 1 else None
         requests = sum(1 for m in messages if jsonrpc.is_request(m))
-        outbox = Outbox(takes_extras=not self.json_response)
+        outbox = self._outbox()
         try:
             for message in messages:
                 await session.submit(message, raw, outbox)
@@ -93,7 +86,7 @@ class StreamableEndpoint:
         if not requests:
             await http.respond(send, 202)
             return
-        extra = [(b"mcp-session-id", session.id.encode())] if session.id else []
+        extra = [(SESSION_HEADER, session.id.encode())]
         with outbox.receive:
             if self.json_response:
                 answers = await collect(receive, outbox, requests)
@@ -101,18 +94,18 @@ class StreamableEndpoint:
                     await respond_json(send, answers, isinstance(value, list), extra)
             else:
                 await http.start_sse(send, extra)
-                await http.stream_events(receive, send, outbox.receive, self.settings.keepalive, requests)
+                await http.stream_events(receive, send, outbox, self.settings.keepalive, requests)
 
-    async def _initialize(self, message: dict[str, Any], body: bytes, receive: Receive, send: Send) -> None:
-        """Start a session: the child answers the client's own initialize; then its id is minted."""
-        try:
-            session = await self.registry.open("streamable")
-        except Unavailable as exc:
-            raise unavailable(exc) from None
-        except OSError as exc:
-            raise spawn_failed(exc) from None
+    def _outbox(self) -> Outbox:
+        return Outbox(not self.json_response, self.settings.max_queue, self.settings.stall_timeout)
+
+    async def _initialize(
+        self, scope: Scope, message: dict[str, Any], body: bytes, receive: Receive, send: Send
+    ) -> None:
+        """Start a session: the child answers the client's own initialize; then its id is published."""
+        session = await open_session(self.registry, "streamable", scope)
         with session_context(session.tag):
-            outbox = Outbox(takes_extras=not self.json_response)
+            outbox = self._outbox()
             with outbox.receive:
                 try:
                     await session.submit(message, body, outbox)
@@ -131,7 +124,8 @@ class StreamableEndpoint:
                     return
             if not items or not items[-1][1]:
                 session.end("child did not answer initialize")
-                raise HttpError(500, jsonrpc.INTERNAL_ERROR, "The server process ended before it answered")
+                raise HttpError(500, jsonrpc.INTERNAL_ERROR, "The server process ended before it answered",
+                                reason="child_ended")
             extra: list[tuple[bytes, bytes]] = []
             if session.initialized.is_set() and not session.ended.is_set():
                 extra.append((SESSION_HEADER, self.registry.publish(session).encode()))
@@ -153,7 +147,7 @@ class StreamableEndpoint:
         if not http.accepts(headers.get(b"accept", b""), http.SSE_TYPE):
             raise HttpError(406, jsonrpc.INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream")
         check_version(headers)
-        session = self._session(headers.get(SESSION_HEADER))
+        session = self._session(scope, headers.get(SESSION_HEADER))
         channel = session.get_channel
         opened = channel.attach() if channel is not None else None
         if channel is None or opened is None:
@@ -161,24 +155,25 @@ class StreamableEndpoint:
         outbox, held = opened
         with session_context(session.tag), outbox.receive:
             try:
-                await http.start_sse(send, [(SESSION_HEADER, session.id.encode() if session.id else b"")])
+                await http.start_sse(send, [(SESSION_HEADER, session.id.encode())])
                 for data in held:
                     await http.write(send, http.event(data))
-                await http.stream_events(receive, send, outbox.receive, self.settings.keepalive)
+                await http.stream_events(receive, send, outbox, self.settings.keepalive)
             finally:
                 channel.detach(outbox)
 
     async def _delete(self, scope: Scope, send: Send) -> None:
         headers = http.headers_of(scope)
-        session = self._session(headers.get(SESSION_HEADER))
+        session = self._session(scope, headers.get(SESSION_HEADER))
         session.end("client sent DELETE")
         await http.respond(send, 204)
 
-    def _session(self, session_id: bytes | None) -> Session:
+    def _session(self, scope: Scope, session_id: bytes | None) -> Session:
         if session_id is None:
-            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header")
-        session = self.registry.get(session_id.decode("latin-1"))
-        if session is None or session.kind != "streamable":
+            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header",
+                            reason="missing_session_id")
+        session = self.registry.get(session_id.decode("latin-1"), "streamable", credential(scope))
+        if session is None:
             raise HttpError(404, jsonrpc.INVALID_REQUEST, "Session not found")
         return session
 

@@ -1,0 +1,42 @@
+"""What both transports do alike: open a session for a request, find the caller's session, answer errors."""
+
+from __future__ import annotations
+
+import logging
+
+from bridge import jsonrpc
+from bridge.security import CREDENTIAL_ID, RefusedError
+from bridge.sessions import Kind, Registry, Session, Unavailable
+from bridge.transports import http
+from bridge.transports.http import HttpError, Scope, Send
+
+log = logging.getLogger("bridge.transports")
+
+
+def credential(scope: Scope) -> str | None:
+    """The credential id the security layer found for this request (None: auth is off)."""
+    state = scope.get("state")
+    return state.get(CREDENTIAL_ID) if state else None
+
+
+async def open_session(registry: Registry, kind: Kind, scope: Scope) -> Session:
+    """A new session for this request, or the `HttpError` / `RefusedError` that says why not."""
+    try:
+        return await registry.open(kind, scope["headers"], credential(scope))
+    except Unavailable as exc:
+        raise HttpError(503, jsonrpc.INTERNAL_ERROR, f"Service unavailable: {exc}",
+                        headers=[(b"retry-after", b"5")]) from None
+    except OSError as exc:
+        log.error("could not start the child: %s", exc)
+        raise HttpError(500, jsonrpc.INTERNAL_ERROR, "Could not start the server process",
+                        reason="spawn_failed") from None
+
+
+async def answer_error(registry: Registry, send: Send, exc: HttpError | RefusedError) -> None:
+    """Send the error answer and count it."""
+    if isinstance(exc, RefusedError):
+        registry.metrics.http_error(exc.refusal.status, "missing_header")
+        await exc.refusal.send(send)
+        return
+    registry.metrics.http_error(exc.status, exc.reason)
+    await http.respond_error(send, exc)
