@@ -51,7 +51,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], what: str, timeout: floa
 
 def start_sandbox(mode: str) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     """The sandbox on a free port, and the environment that signs the server in as the demo user."""
-    from atlassian_sandbox.seed import ALICE  # the sandbox's seeded demo user
+    from atlassian_sandbox.seed import ALICE, server_env  # the seeded demo user and its sign-in
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -59,23 +59,7 @@ def start_sandbox(mode: str) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
         [command("atlassian-sandbox"), "--host", "127.0.0.1", "--port", str(port), "--mode", mode]
     )
     wait_ready(f"{base}/__sandbox/health", proc, "atlassian-sandbox")
-    confluence = base + ("/wiki" if mode == "cloud" else "/confluence")
-    if mode == "cloud":
-        env = {
-            "JIRA_URL": base,
-            "JIRA_USERNAME": ALICE.email,
-            "JIRA_API_TOKEN": ALICE.api_token,
-            "CONFLUENCE_URL": confluence,
-            "CONFLUENCE_USERNAME": ALICE.email,
-            "CONFLUENCE_API_TOKEN": ALICE.api_token,
-        }
-    else:
-        env = {
-            "JIRA_URL": base,
-            "JIRA_PERSONAL_TOKEN": ALICE.personal_token,
-            "CONFLUENCE_URL": confluence,
-            "CONFLUENCE_PERSONAL_TOKEN": ALICE.personal_token,
-        }
+    env = server_env(base, mode, ALICE)
     print(f"No Atlassian credentials set: using the bundled sandbox ({mode}) at {base} as {ALICE.email}.")
     return proc, env
 

@@ -127,7 +127,7 @@ def _jira_confluence_server() -> str:
 
 preset = typer.Typer(add_completion=False)
 preset.command(help="Serve mcp-jira-confluence over SSE and Streamable HTTP.")(
-    _command(("host", "port", "log_level"), {"command": (_jira_confluence_server(),)})
+    _command(None, {"command": (_jira_confluence_server(),)})
 )
 
 
