@@ -621,3 +621,39 @@ def test_the_preset_takes_its_other_settings_from_the_environment(tmp_path: Path
         ok = client.post(url + "/mcp", json=INITIALIZE, headers={**ACCEPT, "Authorization": "Bearer preset-token",
                                                                  "Host": "mcp.example.com"})
         assert ok.status_code == 200, ok.text
+
+
+# --- the migration guide's examples -------------------------------------------------------------
+
+
+def code_blocks(path: Path, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```$", path.read_text(encoding="utf-8"), flags=re.M | re.S)
+
+
+def test_the_client_configs_in_the_docs_are_valid_json() -> None:
+    blocks = code_blocks(ROOT / "docs" / "migration.md", "json")
+    assert len(blocks) >= 7, "stdio and URL configs for Claude Desktop, Cursor and VS Code, and .mcp.json"
+    for block in blocks:
+        config = json.loads(block)
+        servers = config.get("mcpServers") or config.get("servers")
+        assert servers and all(("command" in s) != ("url" in s) for s in servers.values()), block
+
+
+def test_the_python_sdk_example_runs_over_all_three_transports(tmp_path: Path) -> None:
+    (snippet,) = code_blocks(ROOT / "docs" / "migration.md", "python")
+    port = free_port()
+    token = "docs-example-token"
+    script = tmp_path / "example.py"
+    script.write_text(snippet.replace("https://mcp.example.com", f"http://127.0.0.1:{port}")
+                      .replace("https://your-site.atlassian.net", "http://127.0.0.1:9")
+                      .replace("Bearer <token>", f"Bearer {token}"), encoding="utf-8")
+    env = clean_environment()
+    argv = ["bridge", "run", "--host", "127.0.0.1", "--port", str(port), "--auth-token", token,
+            "--header-env", "X-Jira-Email=JIRA_USERNAME", "--header-env", "X-Jira-Token=JIRA_API_TOKEN",
+            "--", SERVER]
+    with running(argv, env, port, tmp_path / "bridge.log"):
+        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = re.findall(r"^(\d+) tools over (stdio|Streamable HTTP|SSE)$", done.stdout, flags=re.M)
+    assert [where for _, where in counts] == ["stdio", "Streamable HTTP", "SSE"], done.stdout
+    assert len({n for n, _ in counts}) == 1 and int(counts[0][0]) > 0, "the same tools on every transport"
