@@ -69,8 +69,9 @@ class SseParser:
         return None
 
     def _dispatch(self) -> Event | None:
-        if not self._data:
+        if not self._data or self._data == [b""]:  # no data: nothing, or a resumable stream's priming event
             self._name = ""
+            self._data = []
             return None
         event = Event(self._name or "message", b"\n".join(self._data))
         self._name = ""

@@ -23,6 +23,7 @@ UNSUPPORTED_PROTOCOL_VERSION: Final = -32022
 # Versions a child can negotiate through `initialize`; batches exist only in the first two.
 HANDSHAKE_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 BATCH_VERSIONS: Final = frozenset({"2024-11-05", "2025-03-26"})
+PRIMING_SINCE: Final = "2025-11-25"  # the first version whose clients expect a priming SSE event
 
 INITIALIZE: Final = "initialize"
 DISCOVER: Final = "server/discover"

@@ -91,6 +91,16 @@ class BridgeMetrics:
             "Child stderr lines not logged by the rate limit",
             registry=r,
         )
+        self.resumes = Counter(
+            "bridge_resumes", "Streams resumed with Last-Event-ID", registry=r
+        )
+        self.resume_evicted = Counter(
+            "bridge_resume_events_evicted", "Events evicted from a session's replay log (--resume-buffer)",
+            registry=r,
+        )
+        self.resume_gaps = Counter(
+            "bridge_resume_gaps", "Resumes that asked for events already evicted", registry=r
+        )
         for transport in TRANSPORTS:
             self.sessions_active.labels(transport)
             self.sessions_total.labels(transport)

@@ -1,9 +1,16 @@
-"""Where the child's messages go: one HTTP response stream (`Outbox`) or a session's GET channel.
+"""Where the child's messages go: one HTTP response stream, or a session's GET channel.
+
+- `Outbox`: the queue of one HTTP response, read by the transport's writer.
+- `PostStream`: a Streamable HTTP request POST's stream. With resume on it records every message
+  in the session's `EventLog` and outlives its HTTP response: when the connection drops, messages
+  stay in the log until the client resumes with `Last-Event-ID` (or the session ends).
+- `GetChannel`: a Streamable HTTP session's single GET stream, or a bounded buffer while none is open.
 
 Every queue is bounded. A reader that stops reading (its queue full for `stall` seconds) is
-disconnected: its HTTP response is ended, what it had not taken is dropped (counted), and the
-session goes on. So a stalled client costs at most `size` messages of memory and `stall` seconds
-of the child's time, and never blocks another session.
+disconnected: its HTTP response is ended, what it had not taken is dropped (counted; with resume
+on it stays in the log for a reconnect), and the session goes on. So a stalled client costs at
+most `size` messages of memory and `stall` seconds of the child's time, and never blocks another
+session.
 """
 
 from __future__ import annotations
@@ -15,11 +22,14 @@ from typing import Protocol
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from bridge.replay import GET_STREAM, Event, EventLog
+
 log = logging.getLogger("bridge.routes")
 
-# (message bytes, final): `final` marks the answer that completes a request; b"" with final=True
-# completes a request that gets no answer (the client cancelled it).
-Item = tuple[bytes, bool]
+# (message bytes, final, seq): `final` marks the answer that completes a request; b"" with
+# final=True completes a request that gets no answer (the client cancelled it). `seq` is the
+# event's number in the session's event log (0: not logged; no event id).
+Item = tuple[bytes, bool, int]
 
 # Why a message was not delivered (the label of `bridge_messages_dropped`); None: delivered.
 Dropped = str | None
@@ -42,11 +52,14 @@ class Destination(Protocol):
 
 
 class Outbox:
-    """The messages for one HTTP response; a message for a response that has gone is dropped."""
+    """The messages for one HTTP response; a message for a response that has gone is dropped.
 
-    __slots__ = ("_send", "_stall", "reader", "receive", "takes_extras")
+    `stream` is the event-id prefix of its events (None: events carry no id).
+    """
 
-    def __init__(self, takes_extras: bool, size: int = 64, stall: float = 30.0) -> None:
+    __slots__ = ("_send", "_stall", "reader", "receive", "stream", "takes_extras")
+
+    def __init__(self, takes_extras: bool, size: int = 64, stall: float = 30.0, stream: int | None = None) -> None:
         send: MemoryObjectSendStream[Item]
         receive: MemoryObjectReceiveStream[Item]
         send, receive = anyio.create_memory_object_stream[Item](size)
@@ -54,12 +67,13 @@ class Outbox:
         self._stall = stall
         self.receive = receive
         self.takes_extras = takes_extras
+        self.stream = stream
         self.reader: anyio.CancelScope | None = None  # the HTTP writer's scope, ended on a stall
 
-    async def deliver(self, data: bytes, final: bool) -> Dropped:
+    async def deliver(self, data: bytes, final: bool, seq: int = 0) -> Dropped:
         """Queue for the response, waiting for room up to the stall limit (backpressure)."""
         try:
-            self._send.send_nowait((data, final))
+            self._send.send_nowait((data, final, seq))
             return None
         except anyio.WouldBlock:
             pass
@@ -67,7 +81,7 @@ class Outbox:
             return STREAM_GONE
         try:
             with anyio.fail_after(self._stall):
-                await self._send.send((data, final))
+                await self._send.send((data, final, seq))
             return None
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return STREAM_GONE
@@ -86,31 +100,83 @@ class Outbox:
         self._send.close()
 
 
+class PostStream:
+    """A request POST's stream; with an event log, resumable after its HTTP response is gone."""
+
+    __slots__ = ("_log", "_open", "key", "outbox", "remaining", "takes_extras")
+
+    def __init__(self, outbox: Outbox, log: EventLog | None, finals: int, open_streams: dict[int, PostStream]) -> None:
+        self.outbox: Outbox | None = outbox
+        self._log = log
+        self._open = open_streams  # the session's unfinished streams, by key: a resume looks here
+        self.key = outbox.stream if outbox.stream is not None else -1
+        self.remaining = finals  # answers still to come
+        self.takes_extras = outbox.takes_extras
+        if log is not None:
+            open_streams[self.key] = self
+
+    async def deliver(self, data: bytes, final: bool) -> Dropped:
+        if final:
+            self.remaining -= 1
+            if self.remaining <= 0:
+                self._open.pop(self.key, None)
+        if self._log is None:
+            return await self.outbox.deliver(data, final) if self.outbox is not None else STREAM_GONE
+        seq = self._log.record(self.key, data, final)
+        outbox = self.outbox
+        if outbox is not None and await outbox.deliver(data, final, seq) is not None:
+            self.outbox = None  # the reader has gone; the message waits in the log for a resume
+        return None
+
+    def resume(self, after: int, outbox: Outbox) -> tuple[list[Event], bool]:
+        """Attach a reconnected reader: the logged events after `after` (and whether some are lost)."""
+        assert self._log is not None
+        if self.outbox is not None:
+            self.outbox.abort()
+        self.outbox = outbox
+        return self._log.after(self.key, after)
+
+    def close(self) -> None:
+        if self.outbox is not None:
+            self.outbox.close()
+
+
 class GetChannel:
     """A Streamable HTTP session's single GET stream, or a bounded buffer while none is open.
 
-    Overflow policy: the oldest buffered message is dropped (logged, counted).
+    Overflow policy: the oldest buffered message is dropped (logged, counted). With an event log,
+    every message is also logged, so a GET that resumes gets what it missed from the log.
     """
 
     takes_extras = True
 
-    def __init__(self, buffer: int, size: int = 64, stall: float = 30.0) -> None:
+    def __init__(self, buffer: int, size: int = 64, stall: float = 30.0, log: EventLog | None = None) -> None:
         self._outbox: Outbox | None = None
-        self._buffer: collections.deque[bytes] = collections.deque()
+        self._buffer: collections.deque[tuple[bytes, int]] = collections.deque()
         self._limit = buffer
         self._size = size
         self._stall = stall
+        self._log = log
         self._closed = False
         self.dropped = 0
 
-    def attach(self) -> tuple[Outbox, list[bytes]] | None:
-        """Open the GET stream: its outbox and what was buffered; None when one is already open."""
+    @property
+    def open(self) -> bool:
+        return self._outbox is not None
+
+    def attach(self, after: int | None = None) -> tuple[Outbox, list[Event], bool] | None:
+        """Open the GET stream: its outbox, what it missed and whether some of that was lost; None
+        when one is already open. `after`: the seq of a `Last-Event-ID` to resume from."""
         if self._outbox is not None or self._closed:
             return None
-        self._outbox = Outbox(True, self._size, self._stall)
-        held = list(self._buffer)
+        self._outbox = Outbox(True, self._size, self._stall, GET_STREAM if self._log is not None else None)
+        if after is not None and self._log is not None:
+            self._buffer.clear()
+            missed, gap = self._log.after(GET_STREAM, after)
+            return self._outbox, missed, gap
+        held = [(GET_STREAM, seq, data, False) for data, seq in self._buffer]
         self._buffer.clear()
-        return self._outbox, held
+        return self._outbox, held, False
 
     def detach(self, outbox: Outbox) -> None:
         if self._outbox is outbox:
@@ -118,13 +184,14 @@ class GetChannel:
         outbox.close()
 
     async def deliver(self, data: bytes, final: bool) -> Dropped:
+        seq = self._log.record(GET_STREAM, data, final) if self._log is not None else 0
         outbox = self._outbox
         if outbox is not None:
-            dropped = await outbox.deliver(data, final)
+            dropped = await outbox.deliver(data, final, seq)
             if dropped != STREAM_GONE:
                 return dropped
             self.detach(outbox)
-        self._buffer.append(data)
+        self._buffer.append((data, seq))
         if len(self._buffer) > self._limit:
             self._buffer.popleft()
             self.dropped += 1

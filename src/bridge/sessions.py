@@ -27,7 +27,8 @@ from bridge.config import Settings
 from bridge.metrics import BridgeMetrics
 from bridge.observability import SessionTag, session_context
 from bridge.pool import ChildPool
-from bridge.routes import Destination, GetChannel, Outbox
+from bridge.replay import EventLog
+from bridge.routes import Destination, GetChannel, Outbox, PostStream
 from bridge.security import HeaderEnv
 
 log = logging.getLogger("bridge.session")
@@ -77,9 +78,12 @@ class Session:
         self._prespawned = prespawned
         # Where the child's messages go when no request claims them: the SSE stream, or the GET channel.
         size, stall = self.settings.max_queue, self.settings.stall_timeout
+        resumable = kind == "streamable" and self.settings.resume and not self.settings.json_response
+        self.event_log = EventLog(self.settings.resume_buffer, self.metrics.resume_evicted.inc) if resumable else None
+        self.open_streams: dict[int, PostStream] = {}  # unfinished request streams, for resumes
         self.sse_outbox: Outbox | None = Outbox(True, size, stall) if kind == "sse" else None
         self.get_channel: GetChannel | None = (
-            None if self.sse_outbox else GetChannel(self.settings.get_buffer, size, stall)
+            None if self.sse_outbox else GetChannel(self.settings.get_buffer, size, stall, self.event_log)
         )
         self.default: Destination = self.sse_outbox or self.get_channel  # type: ignore[assignment]
         self.pending: dict[int, Pending] = {}
@@ -142,6 +146,9 @@ class Session:
             with anyio.move_on_after(1.0):
                 await self._deliver(entry.dest, body, True)
         self.default.close()
+        for stream in list(self.open_streams.values()):
+            stream.close()
+        self.open_streams.clear()
         child = self.child
         if child is not None:
             code = await child.terminate(self.settings.kill_grace)
@@ -333,6 +340,11 @@ class Session:
 
     def accepts_batches(self) -> bool:
         return self.protocol_version in jsonrpc.BATCH_VERSIONS
+
+    def primes_streams(self) -> bool:
+        """Whether its SSE streams start with a priming event: clients of 2025-11-25 on expect one,
+        older ones may not understand an event without data."""
+        return self.protocol_version is not None and self.protocol_version >= jsonrpc.PRIMING_SINCE
 
 
 class Registry:

@@ -115,8 +115,16 @@ async def respond_error(send: Send, error: HttpError) -> None:
     await respond(send, error.status, error.body, error.headers)
 
 
-def event(data: bytes) -> bytes:
-    return b"".join((b"event: message\ndata: ", data, b"\n\n"))
+def event(data: bytes, stream: int | None = None, seq: int = 0) -> bytes:
+    """One `message` event; with an event id `<stream>-<seq>` when the stream is resumable."""
+    if stream is None or not seq:
+        return b"".join((b"event: message\ndata: ", data, b"\n\n"))
+    return b"event: message\nid: %d-%d\ndata: %b\n\n" % (stream, seq, data)
+
+
+def priming_event(stream: int, seq: int, retry_ms: int) -> bytes:
+    """An event with an id and no data: the point a client resumes from if it loses the stream."""
+    return b"event: message\nid: %d-%d\nretry: %d\ndata: \n\n" % (stream, seq, retry_ms)
 
 
 async def start_sse(send: Send, extra: Iterable[tuple[bytes, bytes]] = ()) -> None:
@@ -145,7 +153,7 @@ async def stream_events(
         outbox.reader = tg.cancel_scope
         tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
         while finals > 0:
-            item: tuple[bytes, bool] | None = None
+            item: tuple[bytes, bool, int] | None = None
             with anyio.move_on_after(keepalive):
                 try:
                     item = await items.receive()
@@ -154,9 +162,9 @@ async def stream_events(
             if item is None:
                 await write(send, KEEPALIVE)
                 continue
-            data, final = item
+            data, final, seq = item
             if data:
-                await write(send, event(data))
+                await write(send, event(data, outbox.stream, seq))
             if final:
                 finals -= 1
         tg.cancel_scope.cancel()

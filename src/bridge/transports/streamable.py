@@ -8,7 +8,8 @@ from typing import Any
 from bridge import jsonrpc
 from bridge.config import Settings
 from bridge.observability import session_context
-from bridge.routes import Outbox
+from bridge.replay import GET_STREAM, Event, parse_event_id
+from bridge.routes import Outbox, PostStream
 from bridge.security import RefusedError
 from bridge.sessions import Registry, Session, SessionEnded
 from bridge.transports import http
@@ -20,6 +21,7 @@ log = logging.getLogger("bridge.streamable")
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
 ALLOW = [(b"allow", b"GET, POST, DELETE")]
+RETRY_MS = 1000  # the `retry:` a resumable stream advises: how soon a client should reconnect
 
 
 class StreamableEndpoint:
@@ -77,10 +79,12 @@ class StreamableEndpoint:
                 raise HttpError(400, jsonrpc.INVALID_REQUEST, "Invalid Request: expected a JSON-RPC message")
         raw = body if len(messages) == 1 else None
         requests = sum(1 for m in messages if jsonrpc.is_request(m))
-        outbox = self._outbox()
+        log = session.event_log if requests else None
+        outbox = self._outbox(log.new_stream() if log is not None else None)
+        dest = PostStream(outbox, log, requests, session.open_streams)
         try:
             for message in messages:
-                await session.submit(message, raw, outbox)
+                await session.submit(message, raw, dest)
         except SessionEnded:
             raise HttpError(404, jsonrpc.INVALID_REQUEST, "Session not found") from None
         if not requests:
@@ -94,10 +98,12 @@ class StreamableEndpoint:
                     await respond_json(send, answers, isinstance(value, list), extra)
             else:
                 await http.start_sse(send, extra)
+                if outbox.stream is not None and session.primes_streams():
+                    await http.write(send, http.priming_event(outbox.stream, 0, RETRY_MS))
                 await http.stream_events(receive, send, outbox, self.settings.keepalive, requests)
 
-    def _outbox(self) -> Outbox:
-        return Outbox(not self.json_response, self.settings.max_queue, self.settings.stall_timeout)
+    def _outbox(self, stream: int | None = None) -> Outbox:
+        return Outbox(not self.json_response, self.settings.max_queue, self.settings.stall_timeout, stream)
 
     async def _initialize(
         self, scope: Scope, message: dict[str, Any], body: bytes, receive: Receive, send: Send
@@ -111,7 +117,7 @@ class StreamableEndpoint:
                     await session.submit(message, body, outbox)
                 except SessionEnded:
                     raise HttpError(500, jsonrpc.INTERNAL_ERROR, "The server process ended at start") from None
-                items: list[tuple[bytes, bool]] = []
+                items: list[tuple[bytes, bool, int]] = []
 
                 async def until_answer() -> None:
                     async for item in outbox.receive:
@@ -135,7 +141,7 @@ class StreamableEndpoint:
                 await respond_json(send, [items[-1][0]], False, extra)
                 return
             await http.start_sse(send, extra)
-            for data, _final in items:
+            for data, _final, _seq in items:
                 if data:
                     await http.write(send, http.event(data))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -148,19 +154,67 @@ class StreamableEndpoint:
             raise HttpError(406, jsonrpc.INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream")
         check_version(headers)
         session = self._session(scope, headers.get(SESSION_HEADER))
-        channel = session.get_channel
-        opened = channel.attach() if channel is not None else None
-        if channel is None or opened is None:
-            raise HttpError(409, jsonrpc.INVALID_REQUEST, "Conflict: this session already has a GET stream")
-        outbox, held = opened
-        with session_context(session.tag), outbox.receive:
-            try:
-                await http.start_sse(send, [(SESSION_HEADER, session.id.encode())])
-                for data in held:
-                    await http.write(send, http.event(data))
-                await http.stream_events(receive, send, outbox, self.settings.keepalive)
-            finally:
-                channel.detach(outbox)
+        resume_from = self._last_event(session, headers.get(b"last-event-id"))
+        with session_context(session.tag):
+            if resume_from is not None and resume_from[0] != GET_STREAM:
+                await self._resume_post(session, *resume_from, receive, send)
+                return
+            channel = session.get_channel
+            opened = channel.attach(resume_from[1] if resume_from else None) if channel is not None else None
+            if channel is None or opened is None:
+                raise HttpError(409, jsonrpc.INVALID_REQUEST, "Conflict: this session already has a GET stream")
+            outbox, missed, gap = opened
+            # Resuming from here means: everything after what this stream starts with.
+            start = missed[0][1] - 1 if missed else session.event_log.seq if session.event_log else 0
+            with outbox.receive:
+                try:
+                    if gap:
+                        self._gap(session)
+                    await http.start_sse(send, [(SESSION_HEADER, session.id.encode())])
+                    if outbox.stream is not None and session.primes_streams():
+                        await http.write(send, http.priming_event(GET_STREAM, start, RETRY_MS))
+                    await write_events(send, missed, outbox.stream)
+                    await http.stream_events(receive, send, outbox, self.settings.keepalive)
+                finally:
+                    channel.detach(outbox)
+
+    def _last_event(self, session: Session, value: bytes | None) -> tuple[int, int] | None:
+        """The (stream, seq) a GET resumes from; 400 for an id this session never gave."""
+        if value is None or session.event_log is None:
+            return None
+        parsed = parse_event_id(value)
+        if parsed is None or parsed[0] >= session.event_log.next_stream or parsed[1] > session.event_log.seq:
+            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: Last-Event-ID names no event of this session",
+                            reason="bad_last_event_id")
+        return parsed
+
+    async def _resume_post(self, session: Session, stream: int, after: int, receive: Receive, send: Send) -> None:
+        """A request POST's stream again, on a GET: what was missed, then the rest as it comes."""
+        assert session.event_log is not None
+        outbox = self._outbox(stream)
+        unfinished = session.open_streams.get(stream)
+        if unfinished is None:
+            missed, gap = session.event_log.after(stream, after)
+            finals = 0
+        else:
+            missed, gap = unfinished.resume(after, outbox)
+            finals = unfinished.remaining
+        if gap:
+            self._gap(session)
+        self.registry.metrics.resumes.inc()
+        log.info("stream %d resumed after event %d: %d missed, %d answers to come", stream, after, len(missed), finals)
+        with outbox.receive:
+            await http.start_sse(send, [(SESSION_HEADER, session.id.encode())])
+            await write_events(send, missed, stream)
+            if finals:
+                await http.stream_events(receive, send, outbox, self.settings.keepalive, finals)
+            else:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _gap(self, session: Session) -> None:
+        log.warning("resume asked for events already evicted (--resume-buffer %d): some are lost",
+                    self.settings.resume_buffer)
+        self.registry.metrics.resume_gaps.inc()
 
     async def _delete(self, scope: Scope, send: Send) -> None:
         headers = http.headers_of(scope)
@@ -176,6 +230,12 @@ class StreamableEndpoint:
         if session is None:
             raise HttpError(404, jsonrpc.INVALID_REQUEST, "Session not found")
         return session
+
+
+async def write_events(send: Send, events: list[Event], stream: int | None) -> None:
+    for _stream, seq, data, _final in events:
+        if data:
+            await http.write(send, http.event(data, stream, seq))
 
 
 def check_version(headers: dict[bytes, bytes]) -> None:
@@ -207,7 +267,7 @@ async def collect(receive: Receive, outbox: Outbox, finals: int) -> list[bytes] 
 
     async def gather() -> None:
         remaining = finals
-        async for data, final in outbox.receive:
+        async for data, final, _seq in outbox.receive:
             if final:
                 if data:
                     answers.append(data)

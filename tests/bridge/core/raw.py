@@ -38,8 +38,28 @@ def sse_messages(text: str) -> list[dict[str, Any]]:
             continue
         assert lines[0] == "event: message", block[:200]
         data = "\n".join(line[len("data: "):] for line in lines if line.startswith("data: "))
-        found.append(json.loads(data))
+        if data:  # an event without data primes a resumable stream (an id to resume from)
+            found.append(json.loads(data))
     return found
+
+
+def next_event(lines: Iterator[str]) -> tuple[str | None, dict[str, Any]]:
+    """(event id, message) of the next `message` event with data on a stream of SSE lines
+    (keep-alive comments and priming events skipped)."""
+    event_id: str | None = None
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data and data != [""]:
+                return event_id, json.loads("\n".join(data))
+            event_id, data = None, []
+        elif line.startswith("id: "):
+            event_id = line[len("id: "):]
+        elif line.startswith("data: "):
+            data.append(line[len("data: "):])
+        elif line.startswith("event: "):
+            assert line == "event: message", line
+    raise AssertionError("the stream ended before a message")
 
 
 def initialize(client: httpx.Client, url: str, version: str = "2025-11-25") -> str:

@@ -15,6 +15,7 @@ from tests.bridge.core.raw import (
     HEADERS,
     answer,
     call,
+    next_event,
     post,
     request,
     session,
@@ -107,9 +108,7 @@ def test_unclaimed_messages_held_for_the_get_stream(bridge: BridgeFactory) -> No
                 assert stream.status_code == 200
                 assert stream.headers["cache-control"] == "no-cache, no-transform"
                 assert stream.headers["x-accel-buffering"] == "no"
-                lines = stream.iter_lines()
-                assert next(lines) == "event: message"
-                held = json.loads(next(lines)[len("data: "):])
+                _, held = next_event(stream.iter_lines())
             assert held["method"] == "notifications/message" and held["params"]["data"] == "note"
 
 

@@ -22,7 +22,7 @@ async def messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
     event, data = "message", list[str]()
     async for line in response.aiter_lines():
         if line == "":
-            if data and event == "message":
+            if data and data != [""] and event == "message":  # no data: a priming event
                 yield json.loads("\n".join(data))
             event, data = "message", []
         elif line.startswith("event:"):
