@@ -5,7 +5,8 @@ Run as `python -m tests.bridge.core.echo_server`. Tools (all via `tools/call`):
 or never when absent; a `notifications/cancelled` for it is recorded), `cancelled` (the ids
 recorded so far), `crash` (writes to stderr, exits with code 3), `noise` (writes a non-JSON line,
 then answers), `big` (a text of `size` bytes), `huge_line` (writes one stdout line of `size`
-bytes that is not an answer), `progress` (`count` progress notes with the caller's token),
+bytes that is not an answer), `progress` (`count` progress notes with the caller's token, `interval` seconds apart),
+`later` (answers, then writes `count` log notes `seconds` apart, which belong to no request),
 `notify` (a `notifications/message` before the answer), `spawn` (starts a grandchild
 `sleep 300` in the child's process group and returns its pid).
 `ECHO_PROTOCOL` forces the negotiated protocol version; `ECHO_IGNORE_STDIN_EOF=1` keeps running
@@ -82,7 +83,14 @@ def call_tool(id_: Any, params: dict[str, Any]) -> None:
         for i in range(int(args.get("count", 3))):
             write({"jsonrpc": "2.0", "method": "notifications/progress",
                    "params": {"progressToken": token, "progress": i + 1, "total": args.get("count", 3)}})
+            time.sleep(float(args.get("interval", 0)))
         result(id_, "progress done")
+    elif name == "later":
+        result(id_, "later")
+        for i in range(int(args.get("count", 1))):
+            time.sleep(float(args.get("seconds", 0.2)))
+            write({"jsonrpc": "2.0", "method": "notifications/message",
+                   "params": {"level": "info", "data": f"later {i}"}})
     elif name == "notify":
         write({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "note"}})
         result(id_, "notified")
