@@ -7,7 +7,8 @@ and its call number; the tally counts what was sent, what came back, and every a
 lost, duplicated or misrouted (another session's nonce, wrong call, altered bytes).
 
 Churn: sessions opened and closed in a loop by a few workers; some are closed with a request
-still in flight (SSE: the stream dropped; Streamable HTTP: DELETE), the rest after one call.
+still in flight (SSE: the stream dropped; Streamable HTTP: DELETE), some Streamable ones are
+abandoned for the idle timeout to end, the rest are closed after one call.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Tally:
     large: int = 0
     large_bytes: int = 0
     closed_in_flight: int = 0
+    abandoned: int = 0  # Streamable sessions left for the idle timeout to end
     slowest: float = 0.0  # seconds, the longest call
     problems: list[str] = field(default_factory=list)
 
@@ -83,7 +85,7 @@ class Tally:
         return (f"sessions={self.sessions} held={self.held} sent={self.sent} received={self.received} "
                 f"answered={self.answered} lost={self.lost} duplicated={self.duplicated} "
                 f"misrouted={self.misrouted} large={self.large} ({self.large_bytes / 2**20:.0f} MiB) "
-                f"closed_in_flight={self.closed_in_flight} slowest={self.slowest:.1f}s problems={self.problems}")
+                f"closed_in_flight={self.closed_in_flight} abandoned={self.abandoned} slowest={self.slowest:.1f}s problems={self.problems}")
 
 
 def planned_call(plan: Plan, nonce: str, session_index: int, i: int) -> tuple[Message, str]:
@@ -282,7 +284,9 @@ async def run_load(base_url: str, transport: Transport, plan: Plan, bridge_pid: 
 # ----- churn ---------------------------------------------------------------------------------------
 
 
-async def churn_streamable(http: httpx.AsyncClient, base_url: str, n: int, in_flight: bool, tally: Tally) -> None:
+async def churn_streamable(
+    http: httpx.AsyncClient, base_url: str, n: int, in_flight: bool, tally: Tally, abandon: bool = False
+) -> None:
     session = StreamableSession(http, base_url)
     await session.open()
     tally.sessions += 1
@@ -291,6 +295,9 @@ async def churn_streamable(http: httpx.AsyncClient, base_url: str, n: int, in_fl
     got = await session.exchange(request)
     tally.received += len(got)
     judge(tally, got[-1], request, expected, f"churn {n}")
+    if abandon:  # never ended by the client: the bridge's idle timeout must end it
+        tally.abandoned += 1
+        return
     if not in_flight:
         if await session.delete() != 204:
             tally.problem(f"churn {n}: DELETE did not answer 204")
@@ -330,21 +337,32 @@ async def churn_sse(http: httpx.AsyncClient, base_url: str, n: int, in_flight: b
         session.close()
 
 
+def every(n: int, period: int, offset: int) -> bool:
+    return period > 0 and n % period == offset
+
+
 async def run_churn(
     base_url: str, transport: Transport, count: int, workers: int = 8, in_flight_every: int = 10,
-    timeout_each: float = 30.0,
+    abandon_every: int = 0, timeout_each: float = 30.0,
 ) -> Tally:
     """`count` sessions opened and closed by `workers` loops; every `in_flight_every`-th is closed
-    with a request in flight."""
+    with a request in flight; with Streamable HTTP every `abandon_every`-th is left to the idle timeout."""
     tally = Tally()
     numbers = iter(range(count))
-    churn_one = churn_sse if transport == "sse" else churn_streamable
+
+    async def churn_one(http: httpx.AsyncClient, n: int) -> None:
+        in_flight = every(n, in_flight_every, in_flight_every - 1)
+        if transport == "sse":
+            await churn_sse(http, base_url, n, in_flight, tally)
+        else:
+            abandon = not in_flight and every(n, abandon_every, abandon_every // 2)
+            await churn_streamable(http, base_url, n, in_flight, tally, abandon)
 
     async def worker(http: httpx.AsyncClient) -> None:
         for n in numbers:
             try:
                 with anyio.fail_after(timeout_each):
-                    await churn_one(http, base_url, n, in_flight_every > 0 and n % in_flight_every == in_flight_every - 1, tally)
+                    await churn_one(http, n)
             except (TimeoutError, UnexpectedAnswer, httpx.HTTPError) as exc:
                 tally.problem(f"churn {n}: {exc!r}"[:400])
 
