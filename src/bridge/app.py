@@ -62,13 +62,14 @@ def build_app(settings: Settings, registry: Registry, policy: SecurityPolicy) ->
 
     router = Starlette(
         routes=[
+            # the per-message paths first: the router tries routes in order
+            Route(settings.mcp_path, StreamableEndpoint(settings, registry)),
+            Route(settings.message_path, MessagesEndpoint(settings, registry)),
+            Route(settings.sse_path, SseEndpoint(settings, registry)),
             Route("/healthz", Health()),
             Route("/health", Health()),
             Route("/readyz", Ready(registry, settings.ready_timeout)),
             Route("/metrics", Metrics(metrics)),
-            Route(settings.sse_path, SseEndpoint(settings, registry)),
-            Route(settings.message_path, MessagesEndpoint(settings, registry)),
-            Route(settings.mcp_path, StreamableEndpoint(settings, registry)),
         ],
         exception_handlers={404: error_page, 405: error_page},
     )

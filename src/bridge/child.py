@@ -23,6 +23,7 @@ from anyio.abc import Process
 log = logging.getLogger("bridge.child")
 
 READ_CHUNK = 256 * 1024
+SMALL_WRITE = 64 * 1024
 STDERR_TAIL_LINES = 50
 STDERR_LINE_LIMIT = 16 * 1024
 STDERR_RATE = 50.0  # lines per second, sustained
@@ -138,8 +139,11 @@ class Child:
             if self._stdin_closed:
                 raise ChildGone("child stdin is closed")
             try:
-                await stdin.send(data)
-                await stdin.send(b"\n")
+                if len(data) < SMALL_WRITE:  # one write (one system call) beats a copy here
+                    await stdin.send(data + b"\n")
+                else:
+                    await stdin.send(data)
+                    await stdin.send(b"\n")
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                 self._stdin_closed = True
                 raise ChildGone(f"child stdin broken: {exc!r}") from None

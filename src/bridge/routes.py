@@ -70,6 +70,14 @@ class Outbox:
         self.stream = stream
         self.reader: anyio.CancelScope | None = None  # the HTTP writer's scope, ended on a stall
 
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """The response is over: both ends closed (later messages count as for a closed stream)."""
+        self._send.close()
+        self.receive.close()
+
     async def deliver(self, data: bytes, final: bool, seq: int = 0) -> Dropped:
         """Queue for the response, waiting for room up to the stall limit (backpressure)."""
         try:

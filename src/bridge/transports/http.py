@@ -141,36 +141,72 @@ async def stream_events(
     outbox: Outbox,
     keepalive: float,
     finals: float = math.inf,
+    prefix: bytes = b"",
 ) -> None:
     """Write the outbox's messages as SSE events until `finals` answers went out, the outbox
-    closes, the peer leaves or the outbox gives up on a stalled reader.
+    closes, the peer leaves or the outbox gives up on a stalled reader. `prefix` (a priming event)
+    goes out with the first write. The response is completed here; the caller has started it.
 
-    A keep-alive comment goes out after `keepalive` seconds of silence; a write that fails (a dead
-    peer) ends the stream. The response is completed here; the caller has already started it.
+    A keep-alive comment goes out after `keepalive` seconds of silence. Open-ended streams (GET,
+    legacy SSE) watch the connection with a task, since their end ends something. A request's
+    stream (finite `finals`) does not pay for a task per request: a peer that left is noticed at
+    the next keep-alive, and what was written meanwhile is in the event log for a resume.
     """
-    items = outbox.receive
-    async with anyio.create_task_group() as tg:
-        outbox.reader = tg.cancel_scope
-        tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
-        while finals > 0:
-            item: tuple[bytes, bool, int] | None = None
-            with anyio.move_on_after(keepalive):
-                try:
-                    item = await items.receive()
-                except anyio.EndOfStream:
-                    break
-            if item is None:
-                await write(send, KEEPALIVE)
-                continue
-            data, final, seq = item
-            if data:
-                await write(send, event(data, outbox.stream, seq))
-            if final:
-                finals -= 1
-        tg.cancel_scope.cancel()
+    completed = False
+    with anyio.CancelScope() as scope:
+        outbox.reader = scope
+        if math.isinf(finals):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+                completed = await _pump(receive, send, outbox, keepalive, finals, prefix, watched=True)
+                tg.cancel_scope.cancel()
+        else:
+            completed = await _pump(receive, send, outbox, keepalive, finals, prefix, watched=False)
     outbox.reader = None
-    with anyio.move_on_after(1.0):  # a stalled peer may not take even this: then the server drops it
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    if not completed:
+        with anyio.move_on_after(1.0):  # a stalled peer may not take even this: then the server drops it
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _pump(
+    receive: Receive, send: Send, outbox: Outbox, keepalive: float, finals: float, pending: bytes, watched: bool
+) -> bool:
+    """The write loop of `stream_events`; True when it completed the response itself."""
+    items = outbox.receive
+    while finals > 0:
+        item: tuple[bytes, bool, int] | None = None
+        with anyio.move_on_after(keepalive):
+            try:
+                item = await items.receive()
+            except anyio.EndOfStream:
+                break
+        if item is None:
+            if not watched and await _peer_left(receive):
+                return False
+            await write(send, pending + KEEPALIVE)
+            pending = b""
+            continue
+        data, final, seq = item
+        chunk = pending + event(data, outbox.stream, seq) if data else pending
+        pending = b""
+        if final:
+            finals -= 1
+            if finals <= 0:  # the last answer completes the response in the same write
+                await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                return True
+        if chunk:
+            await write(send, chunk)
+    if pending:
+        await write(send, pending)
+    return False
+
+
+async def _peer_left(receive: Receive) -> bool:
+    """Whether the client has gone, without waiting (the server answers `receive` at once then)."""
+    with anyio.move_on_after(0):
+        message = await receive()
+        return bool(message["type"] == "http.disconnect")
+    return False
 
 
 async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:

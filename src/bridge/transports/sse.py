@@ -37,7 +37,7 @@ class SseEndpoint:
         session_id = self.registry.publish(session)
         outbox = session.sse_outbox
         assert outbox is not None
-        with session_context(session.tag), outbox.receive:
+        with session_context(session.tag), outbox:
             try:
                 await http.start_sse(send)
                 await http.write(send, b"event: endpoint\ndata: " + self.endpoint_prefix + session_id.encode() + b"\n\n")

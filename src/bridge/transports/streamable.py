@@ -91,16 +91,17 @@ class StreamableEndpoint:
             await http.respond(send, 202)
             return
         extra = [(SESSION_HEADER, session.id.encode())]
-        with outbox.receive:
+        with outbox:
             if self.json_response:
                 answers = await collect(receive, outbox, requests)
                 if answers is not None:
                     await respond_json(send, answers, isinstance(value, list), extra)
             else:
                 await http.start_sse(send, extra)
+                prefix = b""
                 if outbox.stream is not None and session.primes_streams():
-                    await http.write(send, http.priming_event(outbox.stream, 0, RETRY_MS))
-                await http.stream_events(receive, send, outbox, self.settings.keepalive, requests)
+                    prefix = http.priming_event(outbox.stream, 0, RETRY_MS)
+                await http.stream_events(receive, send, outbox, self.settings.keepalive, requests, prefix)
 
     def _outbox(self, stream: int | None = None) -> Outbox:
         return Outbox(not self.json_response, self.settings.max_queue, self.settings.stall_timeout, stream)
@@ -112,7 +113,7 @@ class StreamableEndpoint:
         session = await open_session(self.registry, "streamable", scope)
         with session_context(session.tag):
             outbox = self._outbox()
-            with outbox.receive:
+            with outbox:
                 try:
                     await session.submit(message, body, outbox)
                 except SessionEnded:
@@ -166,7 +167,7 @@ class StreamableEndpoint:
             outbox, missed, gap = opened
             # Resuming from here means: everything after what this stream starts with.
             start = missed[0][1] - 1 if missed else session.event_log.seq if session.event_log else 0
-            with outbox.receive:
+            with outbox:
                 try:
                     if gap:
                         self._gap(session)
@@ -203,7 +204,7 @@ class StreamableEndpoint:
             self._gap(session)
         self.registry.metrics.resumes.inc()
         log.info("stream %d resumed after event %d: %d missed, %d answers to come", stream, after, len(missed), finals)
-        with outbox.receive:
+        with outbox:
             await http.start_sse(send, [(SESSION_HEADER, session.id.encode())])
             await write_events(send, missed, stream)
             if finals:
