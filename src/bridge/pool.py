@@ -20,6 +20,7 @@ from bridge.child import Child
 log = logging.getLogger("bridge.pool")
 
 MAX_BACKOFF = 30.0
+REFILL_DELAY = 0.05
 
 
 class ChildPool:
@@ -63,6 +64,9 @@ class ChildPool:
                         backoff = min(backoff * 2, MAX_BACKOFF)
                 self._wanted = anyio.Event()
                 await self._wanted.wait()
+                # Refill once the session that took a child is under way: a process start costs a
+                # core for a few milliseconds, which that session's own start should not share.
+                await anyio.sleep(REFILL_DELAY)
         finally:
             with anyio.CancelScope(shield=True):
                 async with anyio.create_task_group() as tg:

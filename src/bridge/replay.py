@@ -6,8 +6,9 @@ names the stream within its session (0 is the GET stream; POST streams are 1, 2,
 A client that lost a stream reconnects with `GET` and `Last-Event-ID`; it gets what it missed of
 that stream only, in order, once, and then (if the stream is still running) the rest live.
 
-Memory is bounded: the log keeps the session's last `--resume-buffer` events (all streams
-together) and evicts the oldest first. A resume that asks for an evicted event gets what is left,
+Memory is bounded: the log keeps the session's last `--resume-buffer` events and at most
+`--resume-bytes` of them (all streams together; the newest event is always kept), and evicts
+the oldest first. A resume that asks for an evicted event gets what is left,
 and the gap is logged and counted (`bridge_resume_gaps_total`).
 """
 
@@ -24,11 +25,13 @@ GET_STREAM = 0
 class EventLog:
     """The last `size` events of one session, across its streams."""
 
-    __slots__ = ("_events", "_evicted", "_on_evict", "_size", "next_stream", "seq")
+    __slots__ = ("_bytes", "_events", "_evicted", "_max_bytes", "_on_evict", "_size", "next_stream", "seq")
 
-    def __init__(self, size: int, on_evict: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, size: int, max_bytes: int, on_evict: Callable[[], None] = lambda: None) -> None:
         self._events: collections.deque[Event] = collections.deque()
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._on_evict = on_evict
         self._evicted: dict[int, int] = {}  # stream -> newest seq evicted from it
         self.seq = 0  # the newest event's seq
@@ -43,8 +46,10 @@ class EventLog:
         """Keep one event; its seq."""
         self.seq += 1
         self._events.append((stream, self.seq, data, final))
-        if len(self._events) > self._size:
-            old_stream, old_seq, _, _ = self._events.popleft()
+        self._bytes += len(data)
+        while len(self._events) > self._size or (self._bytes > self._max_bytes and len(self._events) > 1):
+            old_stream, old_seq, old_data, _ = self._events.popleft()
+            self._bytes -= len(old_data)
             self._evicted[old_stream] = old_seq
             if len(self._evicted) > 2 * self._size:  # forget streams older than anything kept
                 oldest = self._events[0][0] if self._events else self.next_stream

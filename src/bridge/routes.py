@@ -20,7 +20,6 @@ import logging
 from typing import Protocol
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bridge.replay import GET_STREAM, Event, EventLog
 
@@ -32,6 +31,7 @@ log = logging.getLogger("bridge.routes")
 Item = tuple[bytes, bool, int]
 
 # Why a message was not delivered (the label of `bridge_messages_dropped`); None: delivered.
+# `reader_stalled` is also counted when, with --resume, the message stays replayable in the log.
 Dropped = str | None
 STREAM_GONE = "stream_closed"
 STALLED = "reader_stalled"
@@ -52,20 +52,24 @@ class Destination(Protocol):
 
 
 class Outbox:
-    """The messages for one HTTP response; a message for a response that has gone is dropped.
+    """The messages for one HTTP response, in order, at most `size` waiting; a message for a
+    response that has gone is dropped. `stream` is the event-id prefix of its events (None: no ids).
 
-    `stream` is the event-id prefix of its events (None: events carry no id).
+    A queue of its own rather than an anyio memory stream: both ends are in one task group's
+    world, and on this per-message path a hand-off should cost a deque append and, only when the
+    reader is waiting, one event (a memory stream yields to the loop on every send and receive).
     """
 
-    __slots__ = ("_send", "_stall", "reader", "receive", "stream", "takes_extras")
+    __slots__ = ("_closed", "_items", "_readable", "_size", "_stall", "_writable", "reader", "stream",
+                 "takes_extras")
 
     def __init__(self, takes_extras: bool, size: int = 64, stall: float = 30.0, stream: int | None = None) -> None:
-        send: MemoryObjectSendStream[Item]
-        receive: MemoryObjectReceiveStream[Item]
-        send, receive = anyio.create_memory_object_stream[Item](size)
-        self._send = send
+        self._items: collections.deque[Item] = collections.deque()
+        self._size = size
         self._stall = stall
-        self.receive = receive
+        self._closed = False
+        self._readable: anyio.Event | None = None  # set when the waiting reader has something
+        self._writable: anyio.Event | None = None  # set when a waiting writer has room
         self.takes_extras = takes_extras
         self.stream = stream
         self.reader: anyio.CancelScope | None = None  # the HTTP writer's scope, ended on a stall
@@ -74,38 +78,55 @@ class Outbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """The response is over: both ends closed (later messages count as for a closed stream)."""
-        self._send.close()
-        self.receive.close()
+        """The response is over: later messages count as for a closed stream."""
+        self.close()
 
     async def deliver(self, data: bytes, final: bool, seq: int = 0) -> Dropped:
         """Queue for the response, waiting for room up to the stall limit (backpressure)."""
-        try:
-            self._send.send_nowait((data, final, seq))
-            return None
-        except anyio.WouldBlock:
-            pass
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        if self._closed:
             return STREAM_GONE
-        try:
-            with anyio.fail_after(self._stall):
-                await self._send.send((data, final, seq))
-            return None
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return STREAM_GONE
-        except TimeoutError:
-            log.warning("HTTP stream reader stalled for %gs: disconnecting it", self._stall)
-            self.abort()
-            return STALLED
+        if len(self._items) >= self._size:
+            try:
+                with anyio.fail_after(self._stall):
+                    while len(self._items) >= self._size and not self._closed:
+                        self._writable = anyio.Event()
+                        await self._writable.wait()
+            except TimeoutError:
+                log.warning("HTTP stream reader stalled for %gs: disconnecting it", self._stall)
+                self.abort()
+                return STALLED
+            if self._closed:
+                return STREAM_GONE
+        self._items.append((data, final, seq))
+        if self._readable is not None:
+            self._readable.set()
+        return None
+
+    async def get(self) -> Item | None:
+        """The next message, waiting for one; None once the outbox is closed and empty."""
+        while not self._items:
+            if self._closed:
+                return None
+            self._readable = anyio.Event()
+            await self._readable.wait()
+        self._readable = None
+        item = self._items.popleft()
+        if self._writable is not None:
+            self._writable.set()
+        return item
 
     def abort(self) -> None:
         """End the response: no more messages, and its writer stops."""
-        self._send.close()
+        self._items.clear()
+        self.close()
         if self.reader is not None:
             self.reader.cancel()
 
     def close(self) -> None:
-        self._send.close()
+        self._closed = True
+        for waiting in (self._readable, self._writable):
+            if waiting is not None:
+                waiting.set()
 
 
 class PostStream:
@@ -132,9 +153,12 @@ class PostStream:
             return await self.outbox.deliver(data, final) if self.outbox is not None else STREAM_GONE
         seq = self._log.record(self.key, data, final)
         outbox = self.outbox
-        if outbox is not None and await outbox.deliver(data, final, seq) is not None:
+        if outbox is None:
+            return None
+        dropped = await outbox.deliver(data, final, seq)
+        if dropped is not None:
             self.outbox = None  # the reader has gone; the message waits in the log for a resume
-        return None
+        return STALLED if dropped == STALLED else None  # a stall is counted even so
 
     def resume(self, after: int, outbox: Outbox) -> tuple[list[Event], bool]:
         """Attach a reconnected reader: the logged events after `after` (and whether some are lost)."""

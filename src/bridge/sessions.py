@@ -79,7 +79,9 @@ class Session:
         # Where the child's messages go when no request claims them: the SSE stream, or the GET channel.
         size, stall = self.settings.max_queue, self.settings.stall_timeout
         resumable = kind == "streamable" and self.settings.resume and not self.settings.json_response
-        self.event_log = EventLog(self.settings.resume_buffer, self.metrics.resume_evicted.inc) if resumable else None
+        self.event_log = EventLog(
+            self.settings.resume_buffer, self.settings.resume_bytes, self.metrics.resume_evicted.inc
+        ) if resumable else None
         self.open_streams: dict[int, PostStream] = {}  # unfinished request streams, for resumes
         self.sse_outbox: Outbox | None = Outbox(True, size, stall) if kind == "sse" else None
         self.get_channel: GetChannel | None = (

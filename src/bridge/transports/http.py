@@ -172,20 +172,20 @@ async def _pump(
     receive: Receive, send: Send, outbox: Outbox, keepalive: float, finals: float, pending: bytes, watched: bool
 ) -> bool:
     """The write loop of `stream_events`; True when it completed the response itself."""
-    items = outbox.receive
     while finals > 0:
         item: tuple[bytes, bool, int] | None = None
+        timed_out = True
         with anyio.move_on_after(keepalive):
-            try:
-                item = await items.receive()
-            except anyio.EndOfStream:
-                break
-        if item is None:
+            item = await outbox.get()
+            timed_out = False
+        if timed_out:
             if not watched and await _peer_left(receive):
                 return False
             await write(send, pending + KEEPALIVE)
             pending = b""
             continue
+        if item is None:  # the outbox closed
+            break
         data, final, seq = item
         chunk = pending + event(data, outbox.stream, seq) if data else pending
         pending = b""

@@ -121,7 +121,7 @@ class StreamableEndpoint:
                 items: list[tuple[bytes, bool, int]] = []
 
                 async def until_answer() -> None:
-                    async for item in outbox.receive:
+                    while (item := await outbox.get()) is not None:
                         items.append(item)
                         if item[1]:
                             return
@@ -268,7 +268,8 @@ async def collect(receive: Receive, outbox: Outbox, finals: int) -> list[bytes] 
 
     async def gather() -> None:
         remaining = finals
-        async for data, final, _seq in outbox.receive:
+        while (item := await outbox.get()) is not None:
+            data, final, _seq = item
             if final:
                 if data:
                     answers.append(data)

@@ -6,7 +6,7 @@ or never when absent; a `notifications/cancelled` for it is recorded), `cancelle
 recorded so far), `crash` (writes to stderr, exits with code 3), `noise` (writes a non-JSON line,
 then answers), `big` (a text of `size` bytes), `huge_line` (writes one stdout line of `size`
 bytes that is not an answer), `progress` (`count` progress notes with the caller's token, `interval` seconds apart),
-`later` (answers, then writes `count` log notes `seconds` apart, which belong to no request),
+`flood` (`count` log notes of `size` bytes, then the answer), `later` (answers, then writes `count` log notes `seconds` apart, which belong to no request),
 `notify` (a `notifications/message` before the answer), `spawn` (starts a grandchild
 `sleep 300` in the child's process group and returns its pid).
 `ECHO_PROTOCOL` forces the negotiated protocol version; `ECHO_IGNORE_STDIN_EOF=1` keeps running
@@ -85,6 +85,11 @@ def call_tool(id_: Any, params: dict[str, Any]) -> None:
                    "params": {"progressToken": token, "progress": i + 1, "total": args.get("count", 3)}})
             time.sleep(float(args.get("interval", 0)))
         result(id_, "progress done")
+    elif name == "flood":
+        for i in range(int(args.get("count", 100))):
+            write({"jsonrpc": "2.0", "method": "notifications/message",
+                   "params": {"level": "info", "data": f"{i}:" + "x" * int(args.get("size", 65536))}})
+        result(id_, "flooded")
     elif name == "later":
         result(id_, "later")
         for i in range(int(args.get("count", 1))):
