@@ -12,11 +12,8 @@ from collections.abc import Iterator
 import anyio
 import uvicorn
 from anyio.abc import TaskStatus
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge import jsonrpc
 from bridge.config import Settings
@@ -24,6 +21,7 @@ from bridge.health import Health, Metrics, Ready
 from bridge.metrics import BridgeMetrics
 from bridge.security import SecurityMiddleware, SecurityPolicy, SecuritySettings, build_policy
 from bridge.sessions import Registry
+from bridge.transports import http
 from bridge.transports.sse import MessagesEndpoint, SseEndpoint
 from bridge.transports.streamable import StreamableEndpoint
 
@@ -49,18 +47,50 @@ def security_policy(settings: Settings) -> SecurityPolicy:
     )
 
 
+class NotFound:
+    """Any other path: 404 with a JSON-RPC error body (counted)."""
+
+    def __init__(self, metrics: BridgeMetrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.metrics.http_error(404, "unknown_path")
+        await http.respond(send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Not Found"))
+
+
+class ErrorGuard:
+    """The outermost layer: an exception that escapes a handler (a bug) is logged, and the client
+    gets a 500 with a JSON-RPC error body if its response had not started."""
+
+    def __init__(self, app: ASGIApp, metrics: BridgeMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                self.metrics.http_error(500, "internal_error")
+                await http.respond(send, 500, jsonrpc.error(None, jsonrpc.INTERNAL_ERROR, "Internal error"))
+
+
 def build_app(settings: Settings, registry: Registry, policy: SecurityPolicy) -> ASGIApp:
-    """Probes, the legacy SSE pair and the Streamable HTTP endpoint, behind the security layer."""
+    """Probes, the legacy SSE pair and the Streamable HTTP endpoint, behind the security layer.
+
+    A bare Starlette `Router` (no Starlette app around it): every endpoint is a raw ASGI callable
+    that answers its own errors, so the per-request exception middlewares would only cost time.
+    """
     metrics = registry.metrics
-
-    async def error_page(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 500)
-        metrics.http_error(status, {404: "unknown_path", 405: "method_not_allowed"}.get(status, "error"))
-        message = {404: "Not Found", 405: "Method not allowed"}.get(status, "Error")
-        body = jsonrpc.error(None, jsonrpc.INVALID_REQUEST, message)
-        return Response(body, status, media_type="application/json")
-
-    router = Starlette(
+    router = Router(
         routes=[
             # the per-message paths first: the router tries routes in order
             Route(settings.mcp_path, StreamableEndpoint(settings, registry)),
@@ -71,9 +101,10 @@ def build_app(settings: Settings, registry: Registry, policy: SecurityPolicy) ->
             Route("/readyz", Ready(registry, settings.ready_timeout)),
             Route("/metrics", Metrics(metrics)),
         ],
-        exception_handlers={404: error_page, 405: error_page},
+        redirect_slashes=False,
+        default=NotFound(metrics),
     )
-    return SecurityMiddleware(router, policy, on_refusal=metrics.http_error)
+    return ErrorGuard(SecurityMiddleware(router, policy, on_refusal=metrics.http_error), metrics)
 
 
 class _Server(uvicorn.Server):

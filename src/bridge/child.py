@@ -107,7 +107,7 @@ class Child:
         self.pid = process.pid
         self.argv = list(argv)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-        self._write_lock = anyio.Lock()
+        self._write_lock = anyio.Lock(fast_acquire=True)  # no loop round trip when uncontended
         self._stdin_closed = False
         self.stderr_suppressed = 0  # lines the rate limit kept out of the log
 

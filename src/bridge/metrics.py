@@ -8,8 +8,12 @@ cannot grow the label set.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 TRANSPORTS = ("sse", "streamable")
 DIRECTIONS = ("client_to_child", "child_to_client")
@@ -64,12 +68,8 @@ class BridgeMetrics:
         self.spawn_failures = Counter(
             "bridge_spawn_failures", "Child processes that could not be started", registry=r
         )
-        self.messages = Counter(
-            "bridge_messages", "JSON-RPC messages pumped, by direction", ["direction"], registry=r
-        )
-        self.bytes = Counter(
-            "bridge_message_bytes", "JSON-RPC message bytes pumped, by direction", ["direction"], registry=r
-        )
+        self.traffic = Traffic()
+        r.register(self.traffic)
         self.request_latency = Histogram(
             "bridge_request_duration_seconds",
             "Time from a client request entering the bridge to the child's answer leaving it",
@@ -104,10 +104,6 @@ class BridgeMetrics:
         for transport in TRANSPORTS:
             self.sessions_active.labels(transport)
             self.sessions_total.labels(transport)
-        self.messages_in = self.messages.labels("client_to_child")
-        self.messages_out = self.messages.labels("child_to_client")
-        self.bytes_in = self.bytes.labels("client_to_child")
-        self.bytes_out = self.bytes.labels("child_to_client")
         self.dropped_not_json = self.dropped.labels("not_json")
         self._latency = {m: self.request_latency.labels(m) for m in (*KNOWN_METHODS, "other")}
 
@@ -121,14 +117,6 @@ class BridgeMetrics:
     def child_exited(self, code: int | None) -> None:
         self.children_exited.labels("none" if code is None else str(code)).inc()
 
-    def message_in(self, size: int) -> None:
-        self.messages_in.inc()
-        self.bytes_in.inc(size)
-
-    def message_out(self, size: int) -> None:
-        self.messages_out.inc()
-        self.bytes_out.inc(size)
-
     def observe_request(self, method: str, seconds: float) -> None:
         self._latency[method_label(method)].observe(seconds)
 
@@ -138,3 +126,29 @@ class BridgeMetrics:
     def render(self) -> bytes:
         """The exposition text for a scrape."""
         return generate_latest(self.registry)
+
+
+class Traffic(Collector):
+    """Messages and bytes pumped each way: plain integers on the per-message path, read at scrape.
+
+    A prometheus-client Counter takes a lock and a few checks per increment; these four move on
+    every message, so they are counted as attributes and exposed by this collector instead.
+    """
+
+    def __init__(self) -> None:
+        self.messages_in = 0
+        self.bytes_in = 0
+        self.messages_out = 0
+        self.bytes_out = 0
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        messages = CounterMetricFamily("bridge_messages", "JSON-RPC messages pumped, by direction",
+                                       labels=["direction"])
+        messages.add_metric(["client_to_child"], self.messages_in)
+        messages.add_metric(["child_to_client"], self.messages_out)
+        size = CounterMetricFamily("bridge_message_bytes", "JSON-RPC message bytes pumped, by direction",
+                                   labels=["direction"])
+        size.add_metric(["client_to_child"], self.bytes_in)
+        size.add_metric(["child_to_client"], self.bytes_out)
+        yield messages
+        yield size

@@ -69,6 +69,7 @@ class Session:
         self.registry = registry
         self.settings = registry.settings
         self.metrics = registry.metrics
+        self.traffic = registry.metrics.traffic
         self.kind = kind
         self.env = env  # the environment this session's child was created with
         self.credential = credential  # the credential the session is bound to (None: auth off)
@@ -266,7 +267,9 @@ class Session:
         assert self.child is not None
         try:
             await self.child.write_line(data)
-            self.metrics.message_in(len(data))
+            traffic = self.traffic
+            traffic.messages_in += 1
+            traffic.bytes_in += len(data)
         except ChildGone as exc:
             log.warning("%s: ending the session", exc)
             self.end("child stdin closed")
@@ -281,7 +284,7 @@ class Session:
             self.metrics.dropped_not_json.inc()
             return
         self.last_activity = time.monotonic()
-        self.metrics.bytes_out.inc(len(line))
+        self.traffic.bytes_out += len(line)
         if isinstance(message, dict):
             await self._route(message, line)
         elif isinstance(message, list):
@@ -292,7 +295,7 @@ class Session:
             log.warning("child wrote JSON that is not a message (dropped): %r", line[:200])
 
     async def _route(self, message: dict[str, Any], raw: bytes | None) -> None:
-        self.metrics.messages_out.inc()
+        self.traffic.messages_out += 1
         method = message.get("method")
         if method is None:
             await self._route_response(message)

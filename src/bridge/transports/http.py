@@ -59,8 +59,21 @@ def headers_of(scope: Scope) -> dict[bytes, bytes]:
     return dict(scope["headers"])
 
 
+_accepted: dict[tuple[bytes, bytes], bool] = {}  # clients send the same few Accept values
+
+
 def accepts(accept: bytes, media_type: bytes) -> bool:
     """Whether an Accept header admits `media_type` (exactly, by `type/*`, or `*/*`)."""
+    key = (accept, media_type)
+    found = _accepted.get(key)
+    if found is None:
+        found = _parse_accepts(accept, media_type)
+        if len(_accepted) < 256:
+            _accepted[key] = found
+    return found
+
+
+def _parse_accepts(accept: bytes, media_type: bytes) -> bool:
     major = media_type.split(b"/")[0] + b"/*"
     for part in accept.split(b","):
         kind = part.split(b";")[0].strip().lower()
