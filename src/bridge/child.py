@@ -43,37 +43,48 @@ class ChildGone(Exception):
 
 
 class LineSplitter:
-    """Splits a byte stream on `\\n`, strips `\\r`, skips blank lines, enforces a line limit."""
+    """Splits a byte stream on `\\n`, strips `\\r`, skips blank lines, enforces a line limit.
 
-    __slots__ = ("_buf", "_limit", "_scan")
+    A line that spans reads is kept as the list of its pieces and joined once when its newline
+    arrives: one copy of a multi-megabyte line, not one per read.
+    """
+
+    __slots__ = ("_limit", "_parts", "_size")
 
     def __init__(self, limit: int) -> None:
-        self._buf = bytearray()
+        self._parts: list[bytes | memoryview] = []  # the pieces of the unfinished line
+        self._size = 0
         self._limit = limit
-        self._scan = 0  # bytes of `_buf` already searched for a newline
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        buf = self._buf
-        buf += chunk
         lines: list[bytes] = []
+        view = memoryview(chunk)
         start = 0
-        nl = buf.find(b"\n", self._scan)
+        nl = chunk.find(b"\n")
         while nl != -1:
-            end = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
-            if end - start > self._limit:
-                raise LineTooLong(self._limit)
-            if end > start:
-                line = bytes(buf[start:end])
-                if line.strip():
-                    lines.append(line)
+            if self._parts:
+                self._parts.append(view[start:nl])
+                line = b"".join(self._parts)
+                self._parts, self._size = [], 0
+            else:
+                line = chunk[start:nl]
+            self._take(line, lines)
             start = nl + 1
-            nl = buf.find(b"\n", start)
-        if start:
-            del buf[:start]
-        self._scan = len(buf)
-        if len(buf) > self._limit:
-            raise LineTooLong(self._limit)
+            nl = chunk.find(b"\n", start)
+        if start < len(chunk):
+            self._parts.append(view[start:] if start else chunk)
+            self._size += len(chunk) - start
+            if self._size > self._limit:
+                raise LineTooLong(self._limit)
         return lines
+
+    def _take(self, line: bytes, lines: list[bytes]) -> None:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > self._limit:
+            raise LineTooLong(self._limit)
+        if line and not line.isspace():
+            lines.append(line)
 
 
 class TokenBucket:

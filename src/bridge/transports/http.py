@@ -128,11 +128,31 @@ async def respond_error(send: Send, error: HttpError) -> None:
     await respond(send, error.status, error.body, error.headers)
 
 
-def event(data: bytes, stream: int | None = None, seq: int = 0) -> bytes:
-    """One `message` event; with an event id `<stream>-<seq>` when the stream is resumable."""
+LARGE_EVENT = 64 * 1024  # from here on an event's data is written as it is, not copied into a frame
+
+
+def event_head(stream: int | None = None, seq: int = 0) -> bytes:
+    """What precedes an event's data: its name, and an id `<stream>-<seq>` when resumable."""
     if stream is None or not seq:
-        return b"".join((b"event: message\ndata: ", data, b"\n\n"))
-    return b"event: message\nid: %d-%d\ndata: %b\n\n" % (stream, seq, data)
+        return b"event: message\ndata: "
+    return b"event: message\nid: %d-%d\ndata: " % (stream, seq)
+
+
+def event(data: bytes, stream: int | None = None, seq: int = 0) -> bytes:
+    """One `message` event as bytes."""
+    return b"".join((event_head(stream, seq), data, b"\n\n"))
+
+
+async def send_event(send: Send, prefix: bytes, data: bytes, stream: int | None, seq: int, last: bool) -> None:
+    """Write `prefix` and one event; `last` completes the response with it. Large data goes out
+    in its own write rather than copied into the frame (the server copies it once anyway)."""
+    if len(data) < LARGE_EVENT:
+        body = b"".join((prefix, event_head(stream, seq), data, b"\n\n"))
+        await send({"type": "http.response.body", "body": body, "more_body": not last})
+        return
+    await write(send, prefix + event_head(stream, seq))
+    await write(send, data)
+    await send({"type": "http.response.body", "body": b"\n\n", "more_body": not last})
 
 
 def priming_event(stream: int, seq: int, retry_ms: int) -> bytes:
@@ -200,15 +220,16 @@ async def _pump(
         if item is None:  # the outbox closed
             break
         data, final, seq = item
-        chunk = pending + event(data, outbox.stream, seq) if data else pending
-        pending = b""
         if final:
             finals -= 1
-            if finals <= 0:  # the last answer completes the response in the same write
-                await send({"type": "http.response.body", "body": chunk, "more_body": False})
-                return True
-        if chunk:
-            await write(send, chunk)
+        last = finals <= 0  # the last answer completes the response in the same write
+        if data:
+            await send_event(send, pending, data, outbox.stream, seq, last)
+        elif pending or last:
+            await send({"type": "http.response.body", "body": pending, "more_body": not last})
+        pending = b""
+        if last:
+            return True
     if pending:
         await write(send, pending)
     return False
