@@ -76,6 +76,13 @@ FOUND = {
         "POST", "/messages", f"session_id={LIVE_SSE}", {"content-type": "application/json"},
         b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"t"},'
         b'"_meta":{"progressToken":{"a":1}}}}', chunked=False),
+    # a request without a session id (400) whose id is not a string or number: echoed back as the error's id
+    "streamable-400-echoes-a-boolean-id": Case(
+        "POST", "/mcp", "", {"content-type": "application/json", "accept": ACCEPT},
+        b'{"jsonrpc":"2.0","id":false,"method":"ping"}', chunked=False),
+    "streamable-400-echoes-an-object-id": Case(
+        "POST", "/mcp", "", {"content-type": "application/json", "accept": ACCEPT},
+        b'{"jsonrpc":"2.0","id":{"a":[1]},"method":"tools/list"}', chunked=False),
     # "id" with a "method" that is not a string: counted as a request, never sent as one: no answer, ever
     "streamable-null-method-with-id": Case("POST", "/mcp", "", JSON_HEADERS,
                                            b'{"jsonrpc":"2.0","id":1,"method":null}', chunked=False),
