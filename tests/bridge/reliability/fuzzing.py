@@ -113,6 +113,14 @@ plausible_messages = st.one_of(
                                   "params": {"requestId": request_id}}, ids),
 )
 
+initializes = st.builds(
+    lambda id_, version, extra: {"jsonrpc": "2.0", "id": id_, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "fuzz", "version": "1"}, **extra}},
+    st.one_of(st.integers(min_value=0, max_value=2**31), st.text(max_size=8), ids),
+    st.one_of(st.sampled_from([*HANDSHAKE_VERSIONS, "2026-07-28"]), json_leaves),
+    st.dictionaries(st.sampled_from(["capabilities", "clientInfo", "_meta"]), json_values, max_size=2),
+)
+
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
@@ -204,10 +212,11 @@ def cases(draw: st.DrawFn, group: str) -> Case:
     for name, right, percent, wrong in (
         ("content-type", "application/json", 85, content_types),
         ("accept", ACCEPT, 85, accepts),
-        ("mcp-session-id", LIVE, 60, session_ids),
+        ("mcp-session-id", LIVE, 55, session_ids),
         ("mcp-protocol-version", "2025-11-25", 40, versions),
     ):
-        value = pick(draw, right, percent, wrong, absent=5 if name in ("content-type", "accept") else 10)
+        absent = {"content-type": 5, "accept": 5, "mcp-session-id": 20}.get(name, 10)
+        value = pick(draw, right, percent, wrong, absent)
         if value is not None:
             headers[name] = value
     if group == "other":  # the security layer's headers and random ones, on odd and regular endpoints
@@ -219,6 +228,8 @@ def cases(draw: st.DrawFn, group: str) -> Case:
             if name.lower() not in ("host", "content-length", "transfer-encoding", "connection", "expect", "upgrade"):
                 headers.setdefault(name.lower(), value)
     body = draw(bodies) if method in ("POST", "PUT", "PATCH", "DELETE") or draw(st.booleans()) else None
+    if path == "/mcp" and method == "POST" and "mcp-session-id" not in headers and draw(st.booleans()):
+        body = _dumps(draw(initializes))  # mostly a new session: made, then deleted by the target
     if method == "HEAD":
         body = None
     if path == "/messages":

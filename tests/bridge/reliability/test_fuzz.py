@@ -22,7 +22,7 @@ from tests.support.procs import Started
 
 pytestmark = pytest.mark.timeout(180)
 
-EXAMPLES = 200  # per endpoint group; `make soak` runs many more
+EXAMPLES = 500  # per endpoint group; `make soak` runs many more
 # No shrinking: a case that hangs costs CASE_DEADLINE each time, and shrinking would retry it many
 # times; the first falsifying case is reported as found.
 FUZZ_SETTINGS = settings(
