@@ -23,10 +23,12 @@ class UnexpectedAnswer(Exception):
 
 
 def http_client(timeout: float = 60.0) -> httpx.AsyncClient:
-    """One client for many sessions: no cap on connections (each SSE stream holds one)."""
+    """A client with no cap on connections (each SSE stream holds one). Idle keep-alive connections
+    are dropped after 2 s, well before uvicorn closes them (5 s): reusing one at the moment the
+    server closes it fails a POST before any answer, which would look like a lost message."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=10.0),
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000, keepalive_expiry=2.0),
     )
 
 
