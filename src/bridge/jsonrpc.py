@@ -47,7 +47,7 @@ def dumps(message: JSONValue) -> bytes:
 
 
 def is_request(message: Message) -> bool:
-    return "method" in message and "id" in message
+    return "id" in message and isinstance(message.get("method"), str)
 
 
 def is_notification(message: Message) -> bool:
@@ -56,6 +56,25 @@ def is_notification(message: Message) -> bool:
 
 def is_response(message: Message) -> bool:
     return "method" not in message and "id" in message and ("result" in message or "error" in message)
+
+
+def valid_id(value: object) -> bool:
+    """A request id MCP allows: a string or an integer (never a bool, float, null or structure)."""
+    return type(value) is str or type(value) is int
+
+
+def problem(message: object) -> str | None:
+    """Why a client message cannot be forwarded, or None; only the fields routing relies on are checked."""
+    if not isinstance(message, dict):
+        return "expected a JSON-RPC message object"
+    if "method" in message:
+        if not isinstance(message["method"], str):
+            return "method must be a string"
+        if "id" in message and not valid_id(message["id"]):
+            return "a request id must be a string or an integer"
+    elif "id" not in message or not ("result" in message or "error" in message):
+        return "expected a request, a notification or a response"
+    return None
 
 
 def same_id(a: object, b: object) -> bool:
@@ -69,9 +88,12 @@ def progress_token(message: Message) -> object | None:
     if not isinstance(params, dict):
         return None
     if message.get("method") == PROGRESS:
-        return params.get("progressToken")
-    meta = params.get("_meta")
-    return meta.get("progressToken") if isinstance(meta, dict) else None
+        token = params.get("progressToken")
+    else:
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+    # Only a string or an integer can name a request's progress; anything else is forwarded, not indexed.
+    return token if valid_id(token) else None
 
 
 def error(id_: object, code: int, message: str, data: JSONValue = None) -> bytes:

@@ -424,7 +424,8 @@ class Registry:
     def publish(self, session: Session) -> str:
         """Make the session reachable by its id (for Streamable HTTP: once the child answered)."""
         self._sessions[session.id] = session
-        log.info("session %s started (%s)", session.id, session.kind)
+        with session_context(session.tag):
+            log.info("session %s started (%s)", session.id, session.kind)
         return session.id
 
     def get(self, session_id: str, kind: Kind, credential: str | None) -> Session | None:

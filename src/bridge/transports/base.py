@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bridge import jsonrpc
 from bridge.security import CREDENTIAL_ID, RefusedError
@@ -30,6 +31,33 @@ async def open_session(registry: Registry, kind: Kind, scope: Scope) -> Session:
         log.error("could not start the child: %s", exc)
         raise HttpError(500, jsonrpc.INTERNAL_ERROR, "Could not start the server process",
                         reason="spawn_failed") from None
+
+
+def client_messages(value: Any, session: Session | None) -> list[dict[str, Any]]:
+    """The messages of a POST body (a batch split where the child's version allows one); 400 otherwise.
+
+    Checked here, before anything reaches the child, are only the fields routing relies on.
+    """
+    if isinstance(value, list):
+        if session is None or not session.accepts_batches():
+            raise HttpError(400, jsonrpc.INVALID_REQUEST,
+                            f"Batches are not supported at protocol version {session and session.protocol_version}")
+        if not value:
+            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Invalid Request: empty batch")
+        messages = value
+    else:
+        messages = [value]
+    for message in messages:
+        problem = jsonrpc.problem(message)
+        if problem is not None:
+            raise HttpError(400, jsonrpc.INVALID_REQUEST, f"Invalid Request: {problem}", id_=safe_id(message))
+    return messages
+
+
+def safe_id(message: object) -> object:
+    """The id to echo in an error about this message: its own if valid, else null."""
+    id_ = message.get("id") if isinstance(message, dict) else None
+    return id_ if jsonrpc.valid_id(id_) else None
 
 
 async def answer_error(registry: Registry, send: Send, exc: HttpError | RefusedError) -> None:

@@ -12,7 +12,7 @@ from bridge.observability import session_context
 from bridge.security import RefusedError
 from bridge.sessions import Registry, Session, SessionEnded
 from bridge.transports import http
-from bridge.transports.base import answer_error, credential, open_session
+from bridge.transports.base import answer_error, client_messages, credential, open_session
 from bridge.transports.http import HttpError, Receive, Scope, Send
 
 log = logging.getLogger("bridge.sse")
@@ -70,15 +70,7 @@ class MessagesEndpoint:
             await answer_error(self.registry, send, exc)
 
     async def _submit(self, session: Session, value: Any, body: bytes) -> None:
-        if isinstance(value, list):
-            if not session.accepts_batches() or not value:
-                raise HttpError(400, jsonrpc.INVALID_REQUEST,
-                                f"Batches are not supported at protocol version {session.protocol_version}")
-            messages = value
-        else:
-            messages = [value]
-        if not all(isinstance(m, dict) for m in messages):
-            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Invalid Request: expected a JSON-RPC message")
+        messages = client_messages(value, session)
         raw = body if len(messages) == 1 else None
         try:
             for message in messages:

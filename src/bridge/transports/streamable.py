@@ -13,7 +13,7 @@ from bridge.routes import Outbox, PostStream
 from bridge.security import RefusedError
 from bridge.sessions import Registry, Session, SessionEnded
 from bridge.transports import http
-from bridge.transports.base import answer_error, credential, open_session
+from bridge.transports.base import answer_error, client_messages, credential, open_session, safe_id
 from bridge.transports.http import HttpError, Receive, Scope, Send
 
 log = logging.getLogger("bridge.streamable")
@@ -65,7 +65,8 @@ class StreamableEndpoint:
         if session_id is None:
             if not (isinstance(value, dict) and value.get("method") == jsonrpc.INITIALIZE and "id" in value):
                 raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: no Mcp-Session-Id; initialize first",
-                                id_=value.get("id") if isinstance(value, dict) else None)
+                                id_=safe_id(value))
+            client_messages(value, None)  # its id must be valid too
             await self._initialize(scope, value, body, receive, send)
             return
         session = self._session(scope, session_id)
@@ -73,10 +74,7 @@ class StreamableEndpoint:
             await self._post_messages(session, value, body, receive, send)
 
     async def _post_messages(self, session: Session, value: Any, body: bytes, receive: Receive, send: Send) -> None:
-        messages = batch_items(value, session) if isinstance(value, list) else [value]
-        for message in messages:
-            if not isinstance(message, dict):
-                raise HttpError(400, jsonrpc.INVALID_REQUEST, "Invalid Request: expected a JSON-RPC message")
+        messages = client_messages(value, session)
         raw = body if len(messages) == 1 else None
         requests = sum(1 for m in messages if jsonrpc.is_request(m))
         log = session.event_log if requests else None
@@ -250,16 +248,6 @@ def check_version(headers: dict[bytes, bytes]) -> None:
         raise HttpError(400, jsonrpc.UNSUPPORTED_PROTOCOL_VERSION,
                         f"Bad Request: unsupported protocol version {requested!r}",
                         data={"supported": list(jsonrpc.HANDSHAKE_VERSIONS), "requested": requested})
-
-
-def batch_items(value: list[Any], session: Session) -> list[Any]:
-    """A JSON-RPC batch, split for children negotiated at 2025-03-26 or earlier; 400 otherwise."""
-    if not session.accepts_batches():
-        raise HttpError(400, jsonrpc.INVALID_REQUEST,
-                        f"Batches are not supported at protocol version {session.protocol_version}")
-    if not value:
-        raise HttpError(400, jsonrpc.INVALID_REQUEST, "Invalid Request: empty batch")
-    return value
 
 
 async def collect(receive: Receive, outbox: Outbox, finals: int) -> list[bytes] | None:

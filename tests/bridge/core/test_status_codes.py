@@ -112,6 +112,27 @@ def test_400_parse_error(served: tuple[Started, httpx.Client, str]) -> None:
             assert error_of(got, 400, -32700)["id"] is None
 
 
+@pytest.mark.parametrize("bad", [
+    {"jsonrpc": "2.0", "id": 5, "method": None},
+    {"jsonrpc": "2.0", "id": 5, "method": 7},
+    {"jsonrpc": "2.0", "id": {"a": 1}, "method": "tools/list"},
+    {"jsonrpc": "2.0", "id": True, "method": "tools/list"},
+    {"jsonrpc": "2.0", "id": 1.5, "method": "tools/list"},
+    {"jsonrpc": "2.0", "params": {}},
+    [1, 2],
+])
+def test_400_invalid_request(served: tuple[Started, httpx.Client, str], bad: Any) -> None:
+    """A message routing cannot rely on is refused before the child sees it; only a valid id is echoed."""
+    _, client, url = served
+    with session(client, url) as session_id:
+        body = error_of(post(client, url, session_id, bad), 400, -32600)
+        assert body["id"] == (5 if isinstance(bad, dict) and bad.get("id") == 5 else None)
+        assert text_of(answer(post(client, url, session_id, call(2, "echo", text="ok")))) == "ok"
+    got = client.post(url, json={"jsonrpc": "2.0", "id": [1], "method": "initialize", "params": INIT_PARAMS},
+                      headers=HEADERS)
+    assert error_of(got, 400, -32600)["id"] is None
+
+
 def test_503_with_retry_after_at_max_sessions(bridge: BridgeFactory) -> None:
     with bridge("--max-sessions", "1") as b, httpx.Client(timeout=20) as client:
         url = b.url + "/mcp"
