@@ -8,21 +8,19 @@ grace; the leader is always reaped.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
-from anyio.abc import Process
+
+from bridge.process import ChildProcess
 
 log = logging.getLogger("bridge.child")
 
-READ_CHUNK = 256 * 1024
 SMALL_WRITE = 64 * 1024
 STDERR_TAIL_LINES = 50
 STDERR_LINE_LIMIT = 16 * 1024
@@ -113,7 +111,7 @@ class TokenBucket:
 class Child:
     """One spawned child: line-oriented I/O and group termination."""
 
-    def __init__(self, process: Process, argv: Sequence[str]) -> None:
+    def __init__(self, process: ChildProcess, argv: Sequence[str]) -> None:
         self.process = process
         self.pid = process.pid
         self.argv = list(argv)
@@ -126,15 +124,7 @@ class Child:
     async def spawn(
         cls, argv: Sequence[str], env: Mapping[str, str] | None, cwd: Path | None
     ) -> Child:
-        process = await anyio.open_process(
-            list(argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            start_new_session=True,
-        )
+        process = await ChildProcess.start(argv, env, cwd)
         log.info("child started: pid %d, %s", process.pid, argv[0])
         return cls(process, argv)
 
@@ -145,7 +135,6 @@ class Child:
     async def write_line(self, data: bytes) -> None:
         """Write one message and its newline, whole, with backpressure; `ChildGone` if stdin is gone."""
         stdin = self.process.stdin
-        assert stdin is not None
         async with self._write_lock:
             if self._stdin_closed:
                 raise ChildGone("child stdin is closed")
@@ -162,11 +151,10 @@ class Child:
     async def read_lines(self, limit: int, on_line: Callable[[bytes], Awaitable[None]]) -> None:
         """Call `on_line` for every non-blank stdout line until EOF; `LineTooLong` past `limit`."""
         stdout = self.process.stdout
-        assert stdout is not None
         splitter = LineSplitter(limit)
         while True:
             try:
-                chunk = await stdout.receive(READ_CHUNK)
+                chunk = await stdout.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return
             for line in splitter.feed(chunk):
@@ -175,12 +163,11 @@ class Child:
     async def drain_stderr(self, log_lines: bool = True) -> None:
         """Read stderr until EOF (a full pipe would block the child); log it, rate-limited."""
         stderr = self.process.stderr
-        assert stderr is not None
         bucket = TokenBucket(STDERR_RATE, STDERR_BURST)
         pending = bytearray()
         while True:
             try:
-                chunk = await stderr.receive(READ_CHUNK)
+                chunk = await stderr.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 break
             pending += chunk
@@ -210,10 +197,7 @@ class Child:
     async def close_stdin(self) -> None:
         async with self._write_lock:
             self._stdin_closed = True
-            stdin = self.process.stdin
-            if stdin is not None:
-                with contextlib.suppress(Exception):
-                    await stdin.aclose()
+            await self.process.stdin.aclose()
 
     async def terminate(self, kill_grace: float) -> int:
         """End the child and its group: close stdin → SIGTERM group → SIGKILL group; reap. Exit code."""
@@ -229,10 +213,8 @@ class Child:
                 self._signal_group(signal.SIGKILL)
                 code = await self.process.wait()
             await self._end_stragglers(kill_grace)
-            for stream in (self.process.stdout, self.process.stderr):
-                if stream is not None:
-                    with contextlib.suppress(Exception):
-                        await stream.aclose()
+            await self.process.stdout.aclose()
+            await self.process.stderr.aclose()
         assert code is not None
         return code
 
