@@ -13,7 +13,6 @@ import logging
 import time
 
 import anyio
-import orjson
 
 from bridge import jsonrpc
 from bridge.child import Child
@@ -54,7 +53,7 @@ class Ready:
         if problem is None:
             await http.respond(send, 200, b'{"status":"ready"}')
         else:
-            await http.respond(send, 503, orjson.dumps({"status": "not ready", "reason": problem}))
+            await http.respond(send, 503, jsonrpc.dumps({"status": "not ready", "reason": problem}))
 
     async def problem(self) -> str | None:
         """Why a session could not start now, or None."""

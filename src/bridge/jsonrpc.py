@@ -1,13 +1,13 @@
 """The few JSON-RPC facts the pump reads from a message, and the error bodies the bridge writes.
 
-Messages stay plain dicts from one `orjson.loads`; nothing here builds a model per message.
+Messages stay plain dicts from one `codec.loads`; nothing here builds a model per message.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
+from bridge import codec
 
 JSONValue = Any
 Message = dict[str, Any]
@@ -37,13 +37,12 @@ class ParseError(ValueError):
 
 def loads(data: bytes | bytearray | memoryview) -> JSONValue:
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        return codec.loads(data)
+    except codec.DecodeError as exc:
         raise ParseError(str(exc)) from None
 
 
-def dumps(message: JSONValue) -> bytes:
-    return orjson.dumps(message)
+dumps = codec.dumps
 
 
 def is_request(message: Message) -> bool:
@@ -101,10 +100,10 @@ def error(id_: object, code: int, message: str, data: JSONValue = None) -> bytes
     err: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         err["data"] = data
-    return orjson.dumps({"jsonrpc": "2.0", "id": id_, "error": err})
+    return codec.dumps({"jsonrpc": "2.0", "id": id_, "error": err})
 
 
 def cancelled(request_id: object, reason: str) -> bytes:
-    return orjson.dumps(
+    return codec.dumps(
         {"jsonrpc": "2.0", "method": CANCELLED, "params": {"requestId": request_id, "reason": reason}}
     )

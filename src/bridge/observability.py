@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-import orjson
+from bridge import codec
 
 LogFormat = Literal["text", "json"]
 
@@ -58,7 +58,7 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry).decode()
+        return codec.dumps(entry).decode()
 
 
 def setup_logging(level: str, fmt: LogFormat) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from bridge import jsonrpc
+from bridge import codec, jsonrpc
 from bridge.child import Child, ChildGone, LineTooLong
 from bridge.config import Settings
 from bridge.metrics import BridgeMetrics
@@ -278,13 +278,14 @@ class Session:
 
     async def _on_line(self, line: bytes) -> None:
         try:
+            if len(line) >= codec.LARGE_LINE and await self._answer_large(line):
+                return
             message = jsonrpc.loads(line)
-        except jsonrpc.ParseError:
+        except (jsonrpc.ParseError, codec.DecodeError):
             log.warning("child wrote a line that is not JSON (dropped): %r", line[:200])
             self.metrics.dropped_not_json.inc()
             return
-        self.last_activity = time.monotonic()
-        self.traffic.bytes_out += len(line)
+        self._count_out(line)
         if isinstance(message, dict):
             await self._route(message, line)
         elif isinstance(message, list):
@@ -293,6 +294,25 @@ class Session:
                     await self._route(item, None)
         else:
             log.warning("child wrote JSON that is not a message (dropped): %r", line[:200])
+
+    async def _answer_large(self, line: bytes) -> bool:
+        """Deliver a large response with its id replaced in place, not parsed and dumped again.
+
+        False when the line is not such an answer to a pending request (the ordinary path takes it).
+        """
+        span = codec.locate_response_id(line)
+        entry = self.pending.get(span.value) if span is not None else None
+        if span is None or entry is None or entry.method == jsonrpc.INITIALIZE:
+            return False
+        self._count_out(line)
+        self.traffic.messages_out += 1
+        self._settle(span.value)
+        await self._deliver(entry.dest, codec.replace_id(line, span, entry.original_id), True)
+        return True
+
+    def _count_out(self, line: bytes) -> None:
+        self.last_activity = time.monotonic()
+        self.traffic.bytes_out += len(line)
 
     async def _route(self, message: dict[str, Any], raw: bytes | None) -> None:
         self.traffic.messages_out += 1
@@ -314,17 +334,23 @@ class Session:
         await self._deliver(dest, data, False)
 
     async def _route_response(self, message: dict[str, Any]) -> None:
-        bridge_id = message.get("id")
-        entry = self.pending.pop(bridge_id, None) if type(bridge_id) is int else None
+        entry = self._settle(message.get("id"))
         if entry is None:
-            log.debug("answer for unknown, cancelled or timed-out request %r dropped", bridge_id)
             return
-        self._forget_token(entry)
-        self.metrics.observe_request(entry.method, time.monotonic() - entry.started)
         if entry.method == jsonrpc.INITIALIZE:
             self._note_initialized(message)
         message["id"] = entry.original_id
         await self._deliver(entry.dest, jsonrpc.dumps(message), True)
+
+    def _settle(self, bridge_id: object) -> Pending | None:
+        """The pending request this id answers, now no longer pending (None: unknown, cancelled, timed out)."""
+        entry = self.pending.pop(bridge_id, None) if type(bridge_id) is int else None
+        if entry is None:
+            log.debug("answer for unknown, cancelled or timed-out request %r dropped", bridge_id)
+            return None
+        self._forget_token(entry)
+        self.metrics.observe_request(entry.method, time.monotonic() - entry.started)
+        return entry
 
     async def _deliver(self, dest: Destination, data: bytes, final: bool) -> None:
         reason = await dest.deliver(data, final)

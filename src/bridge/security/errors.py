@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
 from starlette.responses import Response
 from starlette.types import Send
+
+from bridge import codec
 
 # JSON-RPC 2.0 "Invalid Request": the request as sent cannot be served. There is no standard code
 # for authentication; clients show the message, and the HTTP status says what went wrong.
@@ -28,7 +29,7 @@ def www_authenticate(error: str | None = None) -> tuple[bytes, bytes]:
 
 def jsonrpc_error_body(message: str, code: int = INVALID_REQUEST) -> bytes:
     """`{"jsonrpc":"2.0","id":null,"error":{"code":..,"message":..}}` as bytes."""
-    return orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}})
+    return codec.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}})
 
 
 @dataclass(frozen=True, slots=True)
