@@ -15,6 +15,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 256 * 1024 * 1024
+READ_PIECE = 1024 * 1024
 
 
 class HttpError(RuntimeError):
@@ -130,10 +131,24 @@ class HttpConnection:
             while await self._reader.receive_until(b"\r\n", MAX_HEAD):
                 pass  # trailers, up to the blank line
             return None
-        data = await self._reader.receive_exactly(size)
+        data = await self._read_exactly(size)
         if await self._reader.receive_exactly(2) != b"\r\n":
             raise HttpError("chunk not followed by CRLF")
         return data
+
+
+    async def _read_exactly(self, size: int) -> bytes:
+        """`size` bytes, gathered as the pieces they arrive in and joined once (a large chunk is copied once)."""
+        parts: list[bytes] = []
+        left = size
+        while left:
+            try:
+                piece = await self._reader.receive(min(left, READ_PIECE))
+            except anyio.EndOfStream:
+                raise anyio.IncompleteRead from None
+            parts.append(piece)
+            left -= len(piece)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class KeepAlive:

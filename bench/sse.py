@@ -19,40 +19,46 @@ class Event:
 
 class SseParser:
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._scanned = 0  # bytes of _buffer already known to hold no line end
+        self._partial: list[bytes] = []  # the pieces of an unfinished line
+        self._after_cr = False  # the last feed ended on CR: a LF that starts the next one is its pair
         self._name = ""
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[Event]:
-        """Add bytes from the stream; returns the events they completed, in order."""
-        self._buffer.extend(chunk)
+        """Add bytes from the stream; returns the events they completed, in order.
+
+        A line that spans feeds is kept as its pieces and joined once, so a multi-megabyte `data:`
+        line costs one copy, not one per feed.
+        """
         events: list[Event] = []
-        start = 0
-        while True:
-            end = self._line_end(start)
-            if end is None:
+        if not chunk:
+            return events
+        start = 1 if self._after_cr and chunk.startswith(b"\n") else 0
+        self._after_cr = False
+        size = len(chunk)
+        while start < size:
+            lf = chunk.find(b"\n", start)
+            cr = chunk.find(b"\r", start, lf if lf >= 0 else size)
+            end = cr if cr >= 0 else lf
+            if end < 0:
                 break
-            line = bytes(self._buffer[start:end])
-            start = end + (2 if self._buffer[end : end + 2] == b"\r\n" else 1)
+            piece = chunk[start:end]
+            line = b"".join([*self._partial, piece]) if self._partial else piece
+            self._partial = []
+            if cr >= 0:
+                start = cr + 1
+                if start == size:
+                    self._after_cr = True
+                elif chunk[start] == 0x0A:
+                    start += 1
+            else:
+                start = lf + 1
             event = self._line(line)
             if event is not None:
                 events.append(event)
-        del self._buffer[:start]
-        self._scanned = len(self._buffer)
-        if self._buffer.endswith(b"\r"):
-            self._scanned -= 1  # a CR at the very end may be the first half of CRLF
+        if start < size:
+            self._partial.append(chunk[start:] if start else chunk)
         return events
-
-    def _line_end(self, start: int) -> int | None:
-        offset = max(start, self._scanned)
-        lf = self._buffer.find(b"\n", offset)
-        cr = self._buffer.find(b"\r", offset, lf if lf >= 0 else len(self._buffer))
-        if cr >= 0:
-            if cr == len(self._buffer) - 1:
-                return None  # wait: the next byte decides between CR and CRLF
-            return cr
-        return lf if lf >= 0 else None
 
     def _line(self, line: bytes) -> Event | None:
         if not line:
