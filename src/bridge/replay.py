@@ -20,12 +20,16 @@ from collections.abc import Callable
 # (stream, seq, message bytes, final)
 Event = tuple[int, int, bytes, bool]
 GET_STREAM = 0
+EVICTED_STREAMS_KEPT = 64  # streams whose eviction point is remembered exactly; older ones count as gone
 
 
 class EventLog:
     """The last `size` events of one session, across its streams."""
 
-    __slots__ = ("_bytes", "_events", "_evicted", "_max_bytes", "_on_evict", "_size", "next_stream", "seq")
+    __slots__ = (
+        "_bytes", "_events", "_evicted", "_forgotten_below", "_max_bytes", "_on_evict", "_prune_at", "_size",
+        "next_stream", "seq",
+    )
 
     def __init__(self, size: int, max_bytes: int, on_evict: Callable[[], None] = lambda: None) -> None:
         self._events: collections.deque[Event] = collections.deque()
@@ -33,7 +37,9 @@ class EventLog:
         self._max_bytes = max_bytes
         self._bytes = 0
         self._on_evict = on_evict
-        self._evicted: dict[int, int] = {}  # stream -> newest seq evicted from it
+        self._evicted: dict[int, int] = {}  # stream -> newest seq evicted from it (recent streams only)
+        self._forgotten_below = 0  # POST streams older than this lost all their events
+        self._prune_at = EVICTED_STREAMS_KEPT
         self.seq = 0  # the newest event's seq
         self.next_stream = 1
 
@@ -51,15 +57,21 @@ class EventLog:
             old_stream, old_seq, old_data, _ = self._events.popleft()
             self._bytes -= len(old_data)
             self._evicted[old_stream] = old_seq
-            if len(self._evicted) > 2 * self._size:  # forget streams older than anything kept
-                oldest = self._events[0][0] if self._events else self.next_stream
-                self._evicted = {k: v for k, v in self._evicted.items() if k >= oldest or k == GET_STREAM}
+            if len(self._evicted) > self._prune_at:
+                self._prune()
             self._on_evict()
         return self.seq
 
+    def _prune(self) -> None:
+        """Forget the eviction points of streams older than anything kept (they are gone: a gap)."""
+        oldest = min((e[0] for e in self._events if e[0] != GET_STREAM), default=self.next_stream)
+        self._forgotten_below = max(self._forgotten_below, oldest)
+        self._evicted = {k: v for k, v in self._evicted.items() if k >= oldest or k == GET_STREAM}
+        self._prune_at = 2 * len(self._evicted) + EVICTED_STREAMS_KEPT  # amortised: O(1) per eviction
+
     def after(self, stream: int, seq: int) -> tuple[list[Event], bool]:
         """The kept events of `stream` after `seq`, and whether some of them were evicted (a gap)."""
-        gap = self._evicted.get(stream, 0) > seq
+        gap = self._evicted.get(stream, 0) > seq or GET_STREAM != stream < self._forgotten_below
         return [e for e in self._events if e[0] == stream and e[1] > seq], gap
 
 

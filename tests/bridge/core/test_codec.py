@@ -58,3 +58,18 @@ def test_the_standard_library_fallback_reads_and_writes_the_same() -> None:
     assert codec._std_loads(codec.dumps(value)) == codec.loads(codec.dumps(value)) == value
     with pytest.raises(codec.DecodeError):
         codec._std_loads(b"{nope")
+
+
+@pytest.mark.parametrize("size", [100, 3000, 70000])
+def test_dumped_messages_hold_no_more_memory_than_their_size(size: int) -> None:
+    """Messages wait in queues and the replay log: a 100-byte one must not pin a 4 KiB buffer."""
+    import tracemalloc
+
+    value = {"jsonrpc": "2.0", "id": 1, "result": {"text": "x" * size}}
+    tracemalloc.start()
+    try:
+        kept = [codec.dumps(value) for _ in range(20)]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 20 * (len(kept[0]) + 200)

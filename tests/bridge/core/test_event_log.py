@@ -42,3 +42,15 @@ def test_event_ids_parse_strictly() -> None:
     assert parse_event_id(b"3-17") == (3, 17)
     for bad in (b"", b"3", b"-1", b"a-1", b"1-b", b"1-2-3", b"1" * 50 + b"-1"):
         assert parse_event_id(bad) is None
+
+
+def test_long_gone_streams_are_reported_as_gaps_with_bounded_bookkeeping() -> None:
+    log = EventLog(4, 1 << 20)
+    streams = [log.new_stream() for _ in range(500)]
+    for stream in streams:
+        log.record(stream, b"answer", True)
+    assert len(log._evicted) <= 65
+    kept, gap = log.after(streams[0], 0)  # evicted long ago: nothing to give, and it says so
+    assert kept == [] and gap
+    kept, gap = log.after(streams[-1], 0)
+    assert [e[2] for e in kept] == [b"answer"] and not gap
