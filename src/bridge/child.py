@@ -149,16 +149,22 @@ class Child:
                 raise ChildGone(f"child stdin broken: {exc!r}") from None
 
     async def read_lines(self, limit: int, on_line: Callable[[bytes], Awaitable[None]]) -> None:
-        """Call `on_line` for every non-blank stdout line until EOF; `LineTooLong` past `limit`."""
+        """Call `on_line` for every non-blank stdout line until EOF; `LineTooLong` past `limit`.
+
+        No line or chunk stays bound while waiting for the next read: this frame ends up in the
+        traceback of the cancellation that stops it, and would keep a multi-megabyte line alive
+        until the cycle collector ran.
+        """
         stdout = self.process.stdout
         splitter = LineSplitter(limit)
         while True:
             try:
-                chunk = await stdout.receive()
+                lines = splitter.feed(await stdout.receive())
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return
-            for line in splitter.feed(chunk):
-                await on_line(line)
+            lines.reverse()
+            while lines:
+                await on_line(lines.pop())
 
     async def drain_stderr(self, log_lines: bool = True) -> None:
         """Read stderr until EOF (a full pipe would block the child); log it, rate-limited."""

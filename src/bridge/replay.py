@@ -62,6 +62,12 @@ class EventLog:
             self._on_evict()
         return self.seq
 
+    def clear(self) -> None:
+        """Drop every event at once (the session is over), not whenever a cycle collection runs."""
+        self._events.clear()
+        self._evicted.clear()
+        self._bytes = 0
+
     def _prune(self) -> None:
         """Forget the eviction points of streams older than anything kept (they are gone: a gap)."""
         oldest = min((e[0] for e in self._events if e[0] != GET_STREAM), default=self.next_stream)

@@ -152,6 +152,8 @@ class Session:
         for stream in list(self.open_streams.values()):
             stream.close()
         self.open_streams.clear()
+        if self.event_log is not None:
+            self.event_log.clear()
         child = self.child
         if child is not None:
             code = await child.terminate(self.settings.kill_grace)
