@@ -24,6 +24,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from bridge import codec, jsonrpc
 from bridge.child import Child, ChildGone, LineTooLong
 from bridge.config import Settings
+from bridge.memory import trim_heap_while_running
 from bridge.metrics import BridgeMetrics
 from bridge.observability import SessionTag, session_context
 from bridge.pool import ChildPool
@@ -408,6 +409,7 @@ class Registry:
         )
 
     async def start(self) -> None:
+        self._tg.start_soon(trim_heap_while_running, self.metrics.traffic)
         if self.pool is not None:
             await self._tg.start(self.pool.run)
 
