@@ -108,6 +108,9 @@ def bridge(label: str, options: list[str]) -> Any:
     return run_bridge(STEADY_ARGV, LOGS / f"bridge-{label}.log", options, check_no_children=False)
 
 
+IDLE_AFTER_LOAD = 12.0
+
+
 def mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
@@ -124,13 +127,16 @@ def load(size: Size, transport: Transport, out: Figures) -> None:
         seconds = time.monotonic() - started
         left = bounded(20, settle_children, b)
         fds1, rss1 = fd_count(b.pid), rss_bytes(b.pid)
+        time.sleep(IDLE_AFTER_LOAD)  # the bridge returns freed heap to the system within 10 s
+        rss_idle = rss_bytes(b.pid)
     out.count(tally)
     out.leaked += len(left)
     out.say(f"load {transport:10} sessions held {tally.held}/{size.sessions}, calls {tally.sent} sent, "
             f"{tally.received} received, {tally.answered} answered, lost {tally.lost}, duplicated "
             f"{tally.duplicated}, misrouted {tally.misrouted}, large {tally.large} ({mib(tally.large_bytes)}), "
             f"slowest call {tally.slowest:.1f}s, {seconds:.0f}s; children left {len(left)}; "
-            f"bridge fds {fds0} -> {fds1}, RSS {mib(rss0)} -> {mib(rss1)}")
+            f"bridge fds {fds0} -> {fds1}, RSS {mib(rss0)} -> {mib(rss1)}, "
+            f"{IDLE_AFTER_LOAD:g}s idle later {mib(rss_idle)}")
     if not tally.ok or tally.held != size.sessions or tally.sessions != size.sessions:
         out.fail(f"load {transport}", tally.summary())
     if left:
