@@ -119,25 +119,34 @@ class PipeReader:
 
 
 class _WriteProtocol(asyncio.Protocol):
-    """Flow control for a write pipe: `drain` waits while the transport's buffer is over its limit."""
+    """Flow control for a write pipe: `drain` waits while the transport's buffer is over its limit.
+
+    Nothing to wait for is the common case and costs no loop turn (an anyio event that is already
+    set would still yield once).
+    """
 
     def __init__(self) -> None:
-        self._resumed = anyio.Event()
-        self._resumed.set()
+        self._resumed: anyio.Event | None = None  # set while paused
         self.lost = False
 
     def pause_writing(self) -> None:
         self._resumed = anyio.Event()
 
     def resume_writing(self) -> None:
-        self._resumed.set()
+        self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self._resumed.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        resumed, self._resumed = self._resumed, None
+        if resumed is not None:
+            resumed.set()
 
     async def drain(self) -> None:
-        await self._resumed.wait()
+        if self._resumed is not None:
+            await self._resumed.wait()
 
 
 class PipeWriter:
