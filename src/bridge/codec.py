@@ -73,7 +73,13 @@ LARGE_LINE: Final = 64 * 1024  # below this, a full parse and dump cost less tha
 # The id of a response is found where it must be at the top level: right after the opening brace
 # (optionally after "jsonrpc"), as Python SDKs write it, or right before the closing brace, as
 # TypeScript SDKs do. Only once the whole line is known to be JSON is the match trusted.
-_ID_FIRST: Final = re.compile(rb'\A\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d+)\s*[,}]')
+# Either pattern also shows the line is shaped like an answer (`result` or `error` first or right
+# after the id), so a large request or notification of the child is parsed once, by the ordinary
+# path, and msgspec only confirms what the patterns promise.
+_ID_FIRST: Final = re.compile(
+    rb'\A\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d+)\s*,\s*"(?:result|error)"\s*:'
+)
+_RESULT_FIRST: Final = re.compile(rb'\A\s*\{\s*"(?:result|error)"\s*:')
 _ID_LAST: Final = re.compile(rb'[,{]\s*"id"\s*:\s*(-?\d+)\s*\}\s*\Z')
 _TAIL: Final = 64  # bytes searched at the end of a line for `_ID_LAST`
 
@@ -109,6 +115,11 @@ def locate_response_id(line: bytes) -> IdSpan | None:
     """
     if _head_decoder is None:
         return None
+    match = _ID_FIRST.match(line)
+    if match is None and _RESULT_FIRST.match(line):
+        match = _ID_LAST.search(line, max(0, len(line) - _TAIL))
+    if match is None:
+        return None
     try:
         head = _head_decoder.decode(line)
     except msgspec.ValidationError:  # JSON, but not an object of that shape: the ordinary path decides
@@ -117,12 +128,9 @@ def locate_response_id(line: bytes) -> IdSpan | None:
         raise DecodeError(str(exc)) from None
     if head.method is not msgspec.UNSET or (head.result is msgspec.UNSET) == (head.error is msgspec.UNSET):
         return None
-    if type(head.id) is not int:
+    if type(head.id) is not int or int(match.group(1)) != head.id:
         return None
-    for match in (_ID_FIRST.match(line), _ID_LAST.search(line, max(0, len(line) - _TAIL))):
-        if match is not None and int(match.group(1)) == head.id:
-            return IdSpan(head.id, match.start(1), match.end(1))
-    return None
+    return IdSpan(head.id, match.start(1), match.end(1))
 
 
 def replace_id(line: bytes, span: IdSpan, new_id: object) -> bytes:
