@@ -47,6 +47,9 @@ def _orjson_loads(data: bytes | bytearray | memoryview) -> Any:
         raise DecodeError(str(exc)) from None
 
 
+_EXACT_UP_TO: Final = 1024 * 1024
+
+
 def _orjson_dumps(value: Any) -> bytes:
     data = orjson.dumps(value)
     # orjson's bytes keep the whole buffer it wrote into: 4 KiB for a 100-byte message, 8x the
@@ -55,8 +58,6 @@ def _orjson_dumps(value: Any) -> bytes:
     # resident, and the copy would cost more than it saves.
     return bytes(memoryview(data)) if len(data) <= _EXACT_UP_TO else data
 
-
-_EXACT_UP_TO: Final = 1024 * 1024
 
 if orjson is not None:
     loads = _orjson_loads

@@ -223,7 +223,6 @@ class ChildProcess:
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere (only `subprocess` could): take its code
-            pid, status = self.pid, 0
             code = self._popen.returncode if self._popen.returncode is not None else -1
         else:
             if pid == 0:

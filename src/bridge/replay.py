@@ -77,7 +77,7 @@ class EventLog:
 
     def after(self, stream: int, seq: int) -> tuple[list[Event], bool]:
         """The kept events of `stream` after `seq`, and whether some of them were evicted (a gap)."""
-        gap = self._evicted.get(stream, 0) > seq or GET_STREAM != stream < self._forgotten_below
+        gap = self._evicted.get(stream, 0) > seq or (stream != GET_STREAM and stream < self._forgotten_below)
         return [e for e in self._events if e[0] == stream and e[1] > seq], gap
 
 

@@ -33,25 +33,27 @@ async def open_session(registry: Registry, kind: Kind, scope: Scope) -> Session:
                         reason="spawn_failed") from None
 
 
-def client_messages(value: Any, session: Session | None) -> list[dict[str, Any]]:
-    """The messages of a POST body (a batch split where the child's version allows one); 400 otherwise.
-
-    Checked here, before anything reaches the child, are only the fields routing relies on.
-    """
+def client_messages(value: Any, session: Session) -> list[dict[str, Any]]:
+    """The messages of a POST body (a batch split where the child's version allows one); 400 otherwise."""
     if isinstance(value, list):
-        if session is None or not session.accepts_batches():
+        if not session.accepts_batches():
             raise HttpError(400, jsonrpc.INVALID_REQUEST,
-                            f"Batches are not supported at protocol version {session and session.protocol_version}")
+                            f"Batches are not supported at protocol version {session.protocol_version}")
         if not value:
             raise HttpError(400, jsonrpc.INVALID_REQUEST, "Invalid Request: empty batch")
         messages = value
     else:
         messages = [value]
     for message in messages:
-        problem = jsonrpc.problem(message)
-        if problem is not None:
-            raise HttpError(400, jsonrpc.INVALID_REQUEST, f"Invalid Request: {problem}", id_=safe_id(message))
+        check_message(message)
     return messages
+
+
+def check_message(message: Any) -> None:
+    """400 for a message routing cannot rely on, before anything of it reaches the child."""
+    problem = jsonrpc.problem(message)
+    if problem is not None:
+        raise HttpError(400, jsonrpc.INVALID_REQUEST, f"Invalid Request: {problem}", id_=safe_id(message))
 
 
 def safe_id(message: object) -> object:

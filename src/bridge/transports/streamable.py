@@ -13,7 +13,14 @@ from bridge.routes import Outbox, PostStream
 from bridge.security import RefusedError
 from bridge.sessions import Registry, Session, SessionEnded
 from bridge.transports import http
-from bridge.transports.base import answer_error, client_messages, credential, open_session, safe_id
+from bridge.transports.base import (
+    answer_error,
+    check_message,
+    client_messages,
+    credential,
+    open_session,
+    safe_id,
+)
 from bridge.transports.http import HttpError, Receive, Scope, Send
 
 log = logging.getLogger("bridge.streamable")
@@ -66,7 +73,7 @@ class StreamableEndpoint:
             if not (isinstance(value, dict) and value.get("method") == jsonrpc.INITIALIZE and "id" in value):
                 raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: no Mcp-Session-Id; initialize first",
                                 id_=safe_id(value))
-            client_messages(value, None)  # its id must be valid too
+            check_message(value)  # its id must be valid too
             await self._initialize(scope, value, body, receive, send)
             return
         session = self._session(scope, session_id)
