@@ -7,6 +7,8 @@ from typing import Any
 
 from legacy_stdio.errors import ServiceError
 from legacy_stdio.http import ApiClient
+from legacy_stdio.query import Split, narrow, split_query
+from legacy_stdio.query import split_order_by as split_order_by
 
 API = "/rest/api"
 PAGE_EXPAND = "body.storage,version,space,ancestors"
@@ -32,25 +34,16 @@ def build_cql(query: str, space_key: str | None, spaces: tuple[str, ...]) -> str
     `space_key` and CONFLUENCE_SPACES_FILTER narrow either form; an ORDER BY clause stays last.
     """
     if is_cql(query):
-        condition, order = _split_order(query)
+        split = split_query(query)
     else:
         words = cql_string(query.strip())
-        condition, order = f"type = page AND (title ~ {words} OR text ~ {words})", ""
+        split = Split(f"type = page AND (title ~ {words} OR text ~ {words})", "", True)
     scopes = []
     if space_key:
         scopes.append(f"space = {cql_string(space_key)}")
     if spaces:
         scopes.append("space in (" + ", ".join(cql_string(s) for s in spaces) + ")")
-    if scopes:
-        condition = " AND ".join([*scopes, f"({condition})"])
-    return f"{condition} {order}".strip()
-
-
-def _split_order(cql: str) -> tuple[str, str]:
-    match = re.search(r"\border\s+by\b", cql, re.IGNORECASE)
-    if not match:
-        return cql.strip(), ""
-    return cql[: match.start()].strip(), cql[match.start():].strip()
+    return narrow(split, scopes, argument="query", language="CQL", allowed="spaces")
 
 
 class ConfluenceClient:

@@ -6,6 +6,8 @@ from typing import Any
 
 from legacy_stdio.errors import ServiceError
 from legacy_stdio.http import ApiClient
+from legacy_stdio.query import narrow, split_query
+from legacy_stdio.query import split_order_by as split_order_by
 
 API = "/rest/api/2"
 AGILE = "/rest/agile/1.0"
@@ -28,30 +30,14 @@ def quote_jql(value: str) -> str:
 
 
 def restrict_jql(jql: str, projects: tuple[str, ...]) -> str:
-    """Limit a JQL query to `projects` (JIRA_PROJECTS_FILTER), keeping its ORDER BY clause."""
+    """Limit a JQL query to `projects` (JIRA_PROJECTS_FILTER), keeping its ORDER BY clause.
+
+    Refuses (BadArguments) JQL with unbalanced parentheses or an unterminated string.
+    """
     if not projects:
         return jql
-    body, order = split_order_by(jql)
     scope = "project in (" + ", ".join(quote_jql(p) for p in projects) + ")"
-    combined = f"{scope} AND ({body})" if body.strip() else scope
-    return f"{combined} {order}".strip()
-
-
-def split_order_by(jql: str) -> tuple[str, str]:
-    """Split `... ORDER BY ...` outside quotes into (condition, order clause)."""
-    upper = jql.upper()
-    quote: str | None = None
-    for i, ch in enumerate(jql):
-        if quote:
-            if ch == "\\":
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif upper.startswith("ORDER BY", i) and (i == 0 or not jql[i - 1].isalnum()):
-            return jql[:i].strip(), jql[i:].strip()
-    return jql.strip(), ""
+    return narrow(split_query(jql), [scope], argument="jql", language="JQL", allowed="projects")
 
 
 def project_of(issue_key: str) -> str:

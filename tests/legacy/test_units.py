@@ -9,12 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from legacy_stdio import query
 from legacy_stdio.analysis import classify_url
 from legacy_stdio.config import ConfigError, load_settings
 from legacy_stdio.confluence import build_cql, is_cql
+from legacy_stdio.confluence import split_order_by as split_cql_order_by
 from legacy_stdio.errors import BadArguments
 from legacy_stdio.http import auth_headers, build_http_client, error_message, retry_delay
-from legacy_stdio.jira import restrict_jql, split_order_by
+from legacy_stdio.jira import JiraClient, restrict_jql, split_order_by
 from legacy_stdio.markup import (
     jira_to_markdown,
     looks_like_storage,
@@ -24,7 +26,8 @@ from legacy_stdio.markup import (
     to_storage,
 )
 from legacy_stdio.resources import parse_uri
-from legacy_stdio.tools import ALL_TOOLS
+from legacy_stdio.services import Services
+from legacy_stdio.tools import ALL_TOOLS, call_tool
 from legacy_stdio.tools.base import Param
 from legacy_stdio.tools.confluence import relevant_sections
 
@@ -160,6 +163,130 @@ def test_jql_restriction_keeps_order_by() -> None:
     assert split_order_by('summary ~ "order by" ORDER BY key') == ('summary ~ "order by"', "ORDER BY key")
 
 
+@pytest.mark.parametrize(
+    ("jql", "condition", "order"),
+    [
+        # An escaped double quote does not end the string, so the ORDER BY inside it stays in the condition.
+        (r'summary ~ "say \" ORDER BY x" ORDER BY updated DESC', r'summary ~ "say \" ORDER BY x"', "ORDER BY updated DESC"),
+        # Single-quoted strings, with an escaped single quote inside.
+        (r"summary ~ 'it\'s ORDER BY x' ORDER BY key", r"summary ~ 'it\'s ORDER BY x'", "ORDER BY key"),
+        # The other quote kind inside a string is plain text.
+        ("""summary ~ 'say " ORDER BY x' ORDER BY key""", """summary ~ 'say " ORDER BY x'""", "ORDER BY key"),
+        ("summary ~ \"it's ORDER BY x\" ORDER BY key", "summary ~ \"it's ORDER BY x\"", "ORDER BY key"),
+        # An escaped backslash before the closing quote: the string ends there (JQL text `"a\\" ORDER BY x`).
+        (r'summary ~ "a\\" ORDER BY x', r'summary ~ "a\\"', "ORDER BY x"),
+        (r"summary ~ 'a\\' ORDER BY x", r"summary ~ 'a\\'", "ORDER BY x"),
+        # An escaped backslash followed by an escaped quote: still inside the string.
+        (r'summary ~ "a\\\" ORDER BY x" ORDER BY key', r'summary ~ "a\\\" ORDER BY x"', "ORDER BY key"),
+        # An unterminated string swallows the rest of the query.
+        (r'summary ~ "a\" ORDER BY x', r'summary ~ "a\" ORDER BY x', ""),
+    ],
+)
+def test_split_order_by_honours_quotes_and_escapes(jql: str, condition: str, order: str) -> None:
+    assert split_order_by(jql) == (condition, order)
+
+
+def test_jql_restriction_with_escaped_quote() -> None:
+    jql = r'summary ~ "say \" ORDER BY x" ORDER BY updated DESC'
+    assert restrict_jql(jql, ("DEMO",)) == (
+        r'project in ("DEMO") AND (summary ~ "say \" ORDER BY x") ORDER BY updated DESC'
+    )
+    jql = r"summary ~ 'it\'s ORDER BY x' ORDER BY key"
+    assert restrict_jql(jql, ("A", "B")) == r"""project in ("A", "B") AND (summary ~ 'it\'s ORDER BY x') ORDER BY key"""
+    jql = r'summary ~ "a\\" ORDER BY x'
+    assert restrict_jql(jql, ("DEMO",)) == r'project in ("DEMO") AND (summary ~ "a\\") ORDER BY x'
+
+
+def test_jira_and_confluence_share_one_splitter() -> None:
+    assert split_order_by is split_cql_order_by is query.split_order_by
+
+
+@pytest.mark.parametrize(
+    ("jql", "condition", "order"),
+    [
+        # Characters whose upper case is longer (ß -> SS) must not shift where ORDER BY is looked for.
+        ('text ~ "ßßßßßßßßßß" AND summary ~ "order by" OR project = SECRET',
+         'text ~ "ßßßßßßßßßß" AND summary ~ "order by" OR project = SECRET', ""),
+        ('summary ~ "ßß" ORDER BY key', 'summary ~ "ßß"', "ORDER BY key"),
+        # Any run of whitespace between ORDER and BY, in any case.
+        ("status = Done ORDER  BY key", "status = Done", "ORDER  BY key"),
+        ("status = Done order\tby key", "status = Done", "order\tby key"),
+        ("status = Done\nOrder \r\n By key", "status = Done", "Order \r\n By key"),
+        # Whole words only.
+        ("labels = reorder by key", "labels = reorder by key", ""),
+        ("labels = x ORDER BYkey", "labels = x ORDER BYkey", ""),
+        # ORDER BY only counts outside parentheses.
+        ("(labels = x ORDER BY key) OR project = SECRET", "(labels = x ORDER BY key) OR project = SECRET", ""),
+        # A backslash escapes outside strings too: `\"` is part of a word and opens no string.
+        (r'summary ~ a\" ORDER BY key', r'summary ~ a\"', "ORDER BY key"),
+        # An escaped space joins the next word, so no ORDER BY starts there.
+        (r"summary ~ a\ ORDER BY key", r"summary ~ a\ ORDER BY key", ""),
+    ],
+)
+def test_jql_split_order_by_matches_on_the_original_text(jql: str, condition: str, order: str) -> None:
+    assert split_order_by(jql) == (condition, order)
+
+
+@pytest.mark.parametrize(
+    ("jql", "expected"),
+    [
+        # The reproduced bypass: ß drift used to split at the quoted "order by" and leave
+        # `OR project = SECRET` outside the parentheses.
+        ('text ~ "ßßßßßßßßßß" AND summary ~ "order by" OR project = SECRET',
+         'project in ("DEMO") AND (text ~ "ßßßßßßßßßß" AND summary ~ "order by" OR project = SECRET)'),
+        ("status = Done ORDER  BY key", 'project in ("DEMO") AND (status = Done) ORDER  BY key'),
+        ("status = Done\norder\t\tby updated DESC", 'project in ("DEMO") AND (status = Done) order\t\tby updated DESC'),
+        ('summary ~ ")" OR summary ~ "(("', 'project in ("DEMO") AND (summary ~ ")" OR summary ~ "((")'),
+        ("(labels = x ORDER BY key) OR project = SECRET",
+         'project in ("DEMO") AND ((labels = x ORDER BY key) OR project = SECRET)'),
+        (r'summary ~ a\" OR project = SECRET OR summary ~ b\"',
+         r'project in ("DEMO") AND (summary ~ a\" OR project = SECRET OR summary ~ b\")'),
+    ],
+)
+def test_jql_projects_filter_wraps_the_whole_condition(jql: str, expected: str) -> None:
+    assert restrict_jql(jql, ("DEMO",)) == expected
+
+
+@pytest.mark.parametrize(
+    "jql",
+    [
+        "labels = x) OR (project = SECRET",
+        "labels = x) OR project = SECRET ORDER BY key",
+        "((labels = x) OR project = SECRET",
+        "labels = x ORDER BY key) OR (project = SECRET",
+        # An unterminated string would swallow the wrapper's closing parenthesis.
+        'summary ~ "abc',
+        r'summary ~ "a\" OR project = SECRET',
+        # Escaped quotes outside strings open none, so these parentheses are real.
+        r'summary ~ a\") OR (project = SECRET OR summary ~ b\"',
+        # A dangling backslash would escape the wrapper's closing parenthesis.
+        "summary ~ a\\",
+        "summary ~ a\\ ",
+    ],
+)
+def test_jql_with_unbalanced_parentheses_is_refused_when_restricted(jql: str) -> None:
+    with pytest.raises(BadArguments, match="jql: the JQL has unbalanced parentheses"):
+        restrict_jql(jql, ("DEMO",))
+    assert restrict_jql(jql, ()) == jql
+
+
+class _NoRequests:
+    async def request(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("a refused query must not reach Jira")
+
+
+@pytest.mark.anyio
+async def test_search_tool_reports_unbalanced_jql_as_invalid_arguments() -> None:
+    settings = load_settings({"JIRA_URL": "https://x.test", "JIRA_PERSONAL_TOKEN": "t",
+                              "JIRA_PROJECTS_FILTER": "DEMO", "JIRA_DEPLOYMENT": "server"})
+    jira = JiraClient(_NoRequests(), "server", settings.projects_filter)  # type: ignore[arg-type]
+    result = await call_tool(Services(settings, jira, None), "search-jira-issues",
+                             {"jql": "labels = x) OR (project = SECRET"})
+    assert result.is_error
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("Invalid arguments: jql: the JQL has unbalanced parentheses")
+
+
 def test_cql_building() -> None:
     assert build_cql("deploy guide", None, ()) == 'type = page AND (title ~ "deploy guide" OR text ~ "deploy guide")'
     assert build_cql('say "hi"', "ENG", ()) == (
@@ -169,6 +296,90 @@ def test_cql_building() -> None:
         'space in ("A", "B") AND (label = howto) order by lastmodified desc'
     )
     assert is_cql("type=page") and is_cql("space in (A)") and not is_cql("what is the type of page")
+
+
+@pytest.mark.parametrize(
+    ("cql", "condition", "order"),
+    [
+        ("ORDER BY lastmodified DESC", "", "ORDER BY lastmodified DESC"),
+        ("type = page ORDER BY lastmodified DESC", "type = page", "ORDER BY lastmodified DESC"),
+        ("type = page order by created", "type = page", "order by created"),
+        ("type = page Order  By created", "type = page", "Order  By created"),
+        ("type = page\nORDER\tBY created", "type = page", "ORDER\tBY created"),
+        # ORDER BY inside a double- or single-quoted string is text, not the clause.
+        ('title ~ "order by"', 'title ~ "order by"', ""),
+        ('title ~ "order by" ORDER BY title', 'title ~ "order by"', "ORDER BY title"),
+        ("text ~ 'x order by y'", "text ~ 'x order by y'", ""),
+        ("text ~ 'x order by y' order by created desc", "text ~ 'x order by y'", "order by created desc"),
+        ("""title ~ 'say " order by x' ORDER BY title""", """title ~ 'say " order by x'""", "ORDER BY title"),
+        ("title ~ \"it's order by x\" ORDER BY title", "title ~ \"it's order by x\"", "ORDER BY title"),
+        # An escaped quote does not end the string.
+        (r'title ~ "say \" order by x" ORDER BY title', r'title ~ "say \" order by x"', "ORDER BY title"),
+        (r"text ~ 'it\'s order by x' ORDER BY title", r"text ~ 'it\'s order by x'", "ORDER BY title"),
+        # An escaped backslash before the closing quote: the string ends there.
+        (r'title ~ "a\\" ORDER BY title', r'title ~ "a\\"', "ORDER BY title"),
+        (r"title ~ 'a\\' ORDER BY title", r"title ~ 'a\\'", "ORDER BY title"),
+        (r'title ~ "a\\\" order by x" ORDER BY title', r'title ~ "a\\\" order by x"', "ORDER BY title"),
+        # An unterminated string swallows the rest.
+        (r'title ~ "a\" ORDER BY title', r'title ~ "a\" ORDER BY title', ""),
+        # Whole words only.
+        ("label = reorder by title", "label = reorder by title", ""),
+        ("label = my_order by title", "label = my_order by title", ""),
+        ("label = x ORDER BYline", "label = x ORDER BYline", ""),
+        # Characters whose upper case is longer (ß -> SS) must not shift where ORDER BY is looked for.
+        ('text ~ "ßßßßßßßßßß" AND title ~ "order by" OR space = SECRET',
+         'text ~ "ßßßßßßßßßß" AND title ~ "order by" OR space = SECRET', ""),
+        # ORDER BY only counts outside parentheses.
+        ("(label = x ORDER BY title) OR space = SECRET", "(label = x ORDER BY title) OR space = SECRET", ""),
+    ],
+)
+def test_cql_split_order_by_honours_quotes_and_escapes(cql: str, condition: str, order: str) -> None:
+    assert split_cql_order_by(cql) == (condition, order)
+
+
+@pytest.mark.parametrize(
+    ("cql", "expected"),
+    [
+        ('title ~ "order by" OR space = SECRET', 'space in ("A", "B") AND (title ~ "order by" OR space = SECRET)'),
+        ("text ~ 'x order by y' OR space = SECRET", "space in (\"A\", \"B\") AND (text ~ 'x order by y' OR space = SECRET)"),
+        (r'title ~ "say \" order by x" OR space = SECRET ORDER BY title',
+         r'space in ("A", "B") AND (title ~ "say \" order by x" OR space = SECRET) ORDER BY title'),
+        (r'title ~ "a\\" ORDER BY title', r'space in ("A", "B") AND (title ~ "a\\") ORDER BY title'),
+        ("type = page ORDER BY lastmodified DESC", 'space in ("A", "B") AND (type = page) ORDER BY lastmodified DESC'),
+        ('text ~ "ßßßßßßßßßß" AND title ~ "order by" OR space = SECRET',
+         'space in ("A", "B") AND (text ~ "ßßßßßßßßßß" AND title ~ "order by" OR space = SECRET)'),
+        ('title ~ ")" OR title ~ "(("', 'space in ("A", "B") AND (title ~ ")" OR title ~ "((")'),
+        # Balanced parentheses with ORDER BY inside: all of it stays inside the wrapper.
+        ("(label = x ORDER BY title) OR space = SECRET",
+         'space in ("A", "B") AND ((label = x ORDER BY title) OR space = SECRET)'),
+    ],
+)
+def test_cql_spaces_filter_wraps_the_whole_condition(cql: str, expected: str) -> None:
+    assert build_cql(cql, None, ("A", "B")) == expected
+
+
+@pytest.mark.parametrize(
+    "cql",
+    [
+        "label = x) OR (space = SECRET",
+        "label = x) OR space = SECRET ORDER BY title",
+        "((label = x) OR space = SECRET",
+        "label = x ORDER BY title) OR (space = SECRET",
+        # An unterminated string would swallow the wrapper's closing parenthesis.
+        'title ~ "abc',
+        r'title ~ "a\" OR space = SECRET',
+        # The splitter is shared with JQL: escaped quotes outside strings open none, and a dangling
+        # backslash would escape the wrapper's closing parenthesis.
+        r'title ~ a\") OR (space = SECRET OR title ~ b\"',
+        "title ~ a\\",
+    ],
+)
+def test_cql_with_unbalanced_parentheses_is_refused_when_narrowed(cql: str) -> None:
+    with pytest.raises(BadArguments):
+        build_cql(cql, None, ("A",))
+    with pytest.raises(BadArguments):
+        build_cql(cql, "ENG", ())
+    assert build_cql(cql, None, ()) == cql
 
 
 # ---------------------------------------------------------------- HTTP
