@@ -16,7 +16,7 @@ install: $(STAMP)
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tests bench
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -267,13 +267,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
+    out = Figures()
     parts: list[tuple[str, Callable[[], None]]] = [
         *[(f"load {t}", lambda t=t: load(size, t, out)) for t in TRANSPORTS],
         *[(f"churn {t}", lambda t=t: churn(size, t, out)) for t in TRANSPORTS],
         ("fuzz", lambda: fuzz(size, out)),
         ("shutdown", lambda: shutdown(size, out)),
     ]
-    out = Figures()
     started = time.monotonic()
     print(f"soak ({'quick' if args.quick else 'full size'}); bridge logs in {LOGS}", flush=True)
     for name, part in parts:

@@ -197,6 +197,13 @@ class Case:
     chunked: bool
 
 
+def header_pairs(headers: dict[str, bytes | str]) -> list[tuple[bytes, bytes]]:
+    """The headers as byte pairs: httpx takes a mix of str and bytes values, but its types want one kind,
+    so str is encoded here just as httpx would (ASCII)."""
+    return [(name.encode("ascii"), value if isinstance(value, bytes) else value.encode("ascii"))
+            for name, value in headers.items()]
+
+
 def pick(draw: st.DrawFn, right: Any, percent: int, wrong: st.SearchStrategy[Any], absent: int = 5) -> Any:
     """`right` in about `percent` % of cases, None (absent) in `absent` %, else a draw from `wrong`."""
     n = draw(st.integers(min_value=0, max_value=99))
@@ -253,8 +260,8 @@ def check_error_body(status: int, content_type: str, body: bytes) -> None:
     if not content_type.startswith("application/json"):
         raise Violation(f"{status} with a {content_type!r} body: {body[:200]!r}")
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        value = json_value(body)
+    except ValueError:
         raise Violation(f"{status} with a body that is not JSON: {body[:200]!r}") from None
     error = value.get("error") if isinstance(value, dict) else None
     if not (isinstance(value, dict) and value.get("jsonrpc") == "2.0" and "id" in value and isinstance(error, dict)
@@ -264,6 +271,19 @@ def check_error_body(status: int, content_type: str, body: bytes) -> None:
         raise Violation(f"{status}: a JSON-RPC error whose id is not a string, number or null: {body[:300]!r}")
 
 
+def json_value(data: bytes) -> Any:
+    """One JSON value, as strict as the grammar: orjson, then the standard library for what orjson
+    cannot hold (integers beyond 64 bits, which the bridge echoes as the client wrote them)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data, parse_constant=_not_json)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def check_event_messages(data: bytes, where: str) -> int:
     """Every event of an SSE body is one JSON-RPC message object; their count."""
     count = 0
@@ -271,9 +291,9 @@ def check_event_messages(data: bytes, where: str) -> int:
     for name, payload in parser.feed(data + b"\n\n"):
         if name == "endpoint":
             continue
-        try:  # orjson: the same nesting limit as the bridge (ids the client nested deeply come back)
-            message = orjson.loads(payload)
-        except orjson.JSONDecodeError:
+        try:
+            message = json_value(payload)
+        except ValueError:
             raise Violation(f"{where}: an event that is not JSON: {payload[:200]!r}") from None
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
             raise Violation(f"{where}: an event that is not a JSON-RPC message: {payload[:200]!r}")
@@ -402,7 +422,7 @@ class FuzzTarget:
         if case.chunked and case.body is not None:
             body = case.body
             content = iter([body[: len(body) // 2], body[len(body) // 2:]])
-        with self.client.stream(case.method, url, headers=headers, content=content) as response:
+        with self.client.stream(case.method, url, headers=header_pairs(headers), content=content) as response:
             status = response.status_code
             self.stats.statuses[status] += 1
             content_type = response.headers.get("content-type", "")

@@ -113,7 +113,7 @@ async def test_bridge_survives_the_fuzzing(fuzzed_bridge: Started, target: FuzzT
         len(descendant_pids(fuzzed_bridge.pid)), live)
     with anyio.fail_after(30):
         for transport in ("streamable", "sse"):
-            async with probe(transport, fuzzed_bridge.url) as session:  # type: ignore[arg-type]
+            async with probe(transport, fuzzed_bridge.url) as session:
                 answer = (await session.call(1, "echo", {"text": "after the fuzz"}))[-1]
                 assert text_of(answer) == "after the fuzz"
     log = fuzzed_bridge.log()
