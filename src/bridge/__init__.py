@@ -1,3 +1,31 @@
-"""Serve any stdio MCP server over legacy SSE and Streamable HTTP, one child per session."""
+"""Serve any stdio MCP server over legacy SSE and Streamable HTTP, one child per session.
+
+The code map. A message flows HTTP -> transport -> session -> child and back the same way; nothing
+reaches across a layer.
+
+    cli.py                    `bridge run -- CMD` and the `mcp-jira-confluence-sse` preset (typer)
+    config.py                 `Settings`: every option a flag and a BRIDGE_* variable, validated once
+    app.py                    the router, the security layer, probes; uvicorn under our signals
+    http.py                   the HTTP edge's vocabulary: headers read once, `HttpError`, answers
+    security/                 Host/Origin, bearer tokens, trusted proxies, CORS, header-to-env
+    transports/intake.py      what both transports do: open or find a session, read messages, refuse
+    transports/sse.py         legacy SSE: `GET /sse` and `POST /messages?session_id=`
+    transports/streamable.py  Streamable HTTP: POST, GET, DELETE on `/mcp`; resumes
+    transports/events.py      server-sent event framing and the writer of a stream
+    session/exchanges.py      the exchange table: ids in and out, progress, cancels, deadlines (no I/O)
+    session/session.py        one session: a task group of pumps around its child, one stdin writer
+    session/registry.py       all sessions: limit, lookup, lifetime, shutdown
+    streams.py                where the child's messages wait for an HTTP stream; backpressure policy
+    replay.py                 a session's bounded event log, for `Last-Event-ID` resumes
+    child.py                  a session's child: stdout lines, stderr logging, ending its group
+    process.py                starting a process (vfork) on loop pipe transports; pidfd reaping
+    pool.py                   children started ahead (`--prespawn`)
+    codec.py                  JSON in and out; a message's id found and replaced in place
+    jsonrpc.py                the JSON-RPC facts routing reads, and the bridge's own error bodies
+    health.py                 /healthz, /readyz and /metrics
+    metrics.py                Prometheus metrics, bound once per label
+    observability.py          logging, every line tagged with its session
+    memory.py                 giving freed heap back to the system
+"""
 
 __version__ = "0.3.0"

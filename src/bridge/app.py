@@ -18,33 +18,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bridge import jsonrpc
 from bridge.config import Settings
 from bridge.health import Health, Metrics, Ready
+from bridge.http import respond
 from bridge.metrics import BridgeMetrics
-from bridge.security import SecurityMiddleware, SecurityPolicy, SecuritySettings, build_policy
-from bridge.sessions import Registry
-from bridge.transports import http
+from bridge.security import SecurityMiddleware, SecurityPolicy
+from bridge.session import Registry
 from bridge.transports.sse import MessagesEndpoint, SseEndpoint
 from bridge.transports.streamable import StreamableEndpoint
 
 log = logging.getLogger("bridge")
-
-
-def security_policy(settings: Settings) -> SecurityPolicy:
-    """The security layer for these settings; raises `SecurityConfigError` naming every problem."""
-    return build_policy(
-        SecuritySettings(
-            auth_tokens=list(settings.auth_tokens),
-            auth_token_file=settings.auth_token_file,
-            auth_disabled=settings.auth_disabled,
-            allowed_hosts=list(settings.allowed_hosts),
-            allowed_origins=list(settings.allowed_origins),
-            trusted_proxies=list(settings.trusted_proxies),
-            cors_origins=list(settings.cors_origins),
-            header_env=list(settings.header_env),
-            header_env_missing=settings.header_env_missing,  # type: ignore[arg-type]  # checked by choices
-        ),
-        bind_host=settings.host,
-        public_base_url=settings.base_url or None,
-    )
 
 
 class NotFound:
@@ -55,7 +36,7 @@ class NotFound:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.metrics.http_error(404, "unknown_path")
-        await http.respond(send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Not Found"))
+        await respond(send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Not Found"))
 
 
 class ErrorGuard:
@@ -80,7 +61,7 @@ class ErrorGuard:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 self.metrics.http_error(500, "internal_error")
-                await http.respond(send, 500, jsonrpc.error(None, jsonrpc.INTERNAL_ERROR, "Internal error"))
+                await respond(send, 500, jsonrpc.error(None, jsonrpc.INTERNAL_ERROR, "Internal error"))
 
 
 def build_app(settings: Settings, registry: Registry, policy: SecurityPolicy) -> ASGIApp:
@@ -104,7 +85,8 @@ def build_app(settings: Settings, registry: Registry, policy: SecurityPolicy) ->
         redirect_slashes=False,
         default=NotFound(metrics),
     )
-    return ErrorGuard(SecurityMiddleware(router, policy, on_refusal=metrics.http_error), metrics)
+    secured = SecurityMiddleware(router, policy, on_error=lambda e: metrics.http_error(e.status, e.reason))
+    return ErrorGuard(secured, metrics)
 
 
 class _Server(uvicorn.Server):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import anyio
 
-from bridge.process import ChildProcess
+from bridge.process import PipedProcess
 
 log = logging.getLogger("bridge.child")
 
@@ -34,10 +34,6 @@ class LineTooLong(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"child stdout line exceeds {limit} bytes")
         self.limit = limit
-
-
-class ChildGone(Exception):
-    """Writing to the child failed: its stdin is closed or broken."""
 
 
 class LineSplitter:
@@ -111,20 +107,18 @@ class TokenBucket:
 class Child:
     """One spawned child: line-oriented I/O and group termination."""
 
-    def __init__(self, process: ChildProcess, argv: Sequence[str]) -> None:
+    def __init__(self, process: PipedProcess, argv: Sequence[str]) -> None:
         self.process = process
         self.pid = process.pid
         self.argv = list(argv)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-        self._write_lock = anyio.Lock(fast_acquire=True)  # no loop round trip when uncontended
-        self._stdin_closed = False
         self.stderr_suppressed = 0  # lines the rate limit kept out of the log
 
     @classmethod
     async def spawn(
         cls, argv: Sequence[str], env: Mapping[str, str] | None, cwd: Path | None
     ) -> Child:
-        process = await ChildProcess.start(argv, env, cwd)
+        process = await PipedProcess.start(argv, env, cwd)
         log.info("child started: pid %d, %s", process.pid, argv[0])
         return cls(process, argv)
 
@@ -132,21 +126,23 @@ class Child:
     def returncode(self) -> int | None:
         return self.process.returncode
 
-    async def write_line(self, data: bytes) -> None:
-        """Write one message and its newline, whole, with backpressure; `ChildGone` if stdin is gone."""
+    async def write_lines(self, lines: list[bytes]) -> bool:
+        """Write messages, each with its newline, whole, with backpressure; False once stdin is gone.
+
+        Only the session's stdin writer task calls this, so writes never interleave.
+        """
         stdin = self.process.stdin
-        async with self._write_lock:
-            if self._stdin_closed:
-                raise ChildGone("child stdin is closed")
-            try:
-                if len(data) < SMALL_WRITE:  # one write (one system call) beats a copy here
-                    await stdin.send(data + b"\n")
-                else:
+        try:
+            if sum(map(len, lines)) < SMALL_WRITE:  # one write (one system call) beats a copy here
+                await stdin.send(b"\n".join((*lines, b"")))
+            else:
+                for data in lines:
                     await stdin.send(data)
                     await stdin.send(b"\n")
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                self._stdin_closed = True
-                raise ChildGone(f"child stdin broken: {exc!r}") from None
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            log.warning("child stdin broken: %r", exc)
+            return False
+        return True
 
     async def read_lines(self, limit: int, on_line: Callable[[bytes], Awaitable[None]]) -> None:
         """Call `on_line` for every non-blank stdout line until EOF; `LineTooLong` past `limit`.
@@ -200,15 +196,10 @@ class Child:
                 bucket.suppressed = 0
             log.info("child stderr: %s", text)
 
-    async def close_stdin(self) -> None:
-        async with self._write_lock:
-            self._stdin_closed = True
-            await self.process.stdin.aclose()
-
     async def terminate(self, kill_grace: float) -> int:
         """End the child and its group: close stdin → SIGTERM group → SIGKILL group; reap. Exit code."""
         with anyio.CancelScope(shield=True):
-            await self.close_stdin()
+            await self.process.stdin.aclose()
             code = await self._wait(kill_grace)
             if code is None:
                 log.info("child %d still running after stdin closed: SIGTERM to its group", self.pid)

@@ -19,10 +19,10 @@ from typing import Any
 import anyio
 import typer
 
-from bridge.app import security_policy, serve, uvloop_available
+from bridge.app import serve, uvloop_available
 from bridge.config import ConfigError, Settings, option_fields, validate
 from bridge.observability import setup_logging
-from bridge.security import SecurityConfigError
+from bridge.security import SecurityConfigError, build_policy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serve a stdio MCP server over HTTP.")
 
@@ -107,7 +107,7 @@ def start(settings: Settings) -> None:
     except ConfigError as exc:
         raise typer.BadParameter(exc.why, param_hint=f"'--{exc.option.replace('_', '-')}'") from None
     try:
-        policy = security_policy(settings)
+        policy = build_policy(settings)
     except SecurityConfigError as exc:
         typer.echo(f"Error: the security options cannot be used:\n{exc}", err=True)
         raise typer.Exit(2) from None

@@ -46,7 +46,8 @@ class Settings:
                         negatable=True)
     resume_buffer: int = _opt(1024, "Events kept per session for replay (oldest evicted first).", min=1)
     resume_bytes: int = _opt(16 * 1024 * 1024, "Bytes of events kept per session for replay.", min=1)
-    max_queue: int = _opt(256, "Messages queued for one HTTP stream before its reader counts as stalled.", min=1)
+    max_queue: int = _opt(256, "Messages queued for one HTTP stream, or for a child's stdin, before "
+                          "writers wait (backpressure).", min=1)
     stall_timeout: float = _opt(30.0, "Seconds a full stream may stall before it is disconnected.", min=0.01)
     env: tuple[str, ...] = _opt((), "K=V added to the child's environment (repeatable).")
     pass_env: bool = _opt(True, "The child inherits the bridge's environment.", negatable=True)

@@ -14,17 +14,16 @@ import time
 
 import anyio
 
-from bridge import jsonrpc
+from bridge import codec, http
 from bridge.child import Child
+from bridge.http import Receive, Scope, Send
 from bridge.metrics import BridgeMetrics
-from bridge.sessions import Registry
-from bridge.transports import http
-from bridge.transports.http import Receive, Scope, Send
+from bridge.session import Registry
 
 log = logging.getLogger("bridge.health")
 
 READY_CACHE_SECONDS = 2.0
-PROBE_INITIALIZE = jsonrpc.dumps({
+PROBE_INITIALIZE = codec.dumps({
     "jsonrpc": "2.0", "id": 0, "method": "initialize",
     "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                "clientInfo": {"name": "bridge-readiness-probe", "version": "1"}},
@@ -53,7 +52,7 @@ class Ready:
         if problem is None:
             await http.respond(send, 200, b'{"status":"ready"}')
         else:
-            await http.respond(send, 503, jsonrpc.dumps({"status": "not ready", "reason": problem}))
+            await http.respond(send, 503, codec.dumps({"status": "not ready", "reason": problem}))
 
     async def problem(self) -> str | None:
         """Why a session could not start now, or None."""
@@ -77,8 +76,8 @@ class Ready:
 
         async def on_line(line: bytes) -> None:
             try:
-                message = jsonrpc.loads(line)
-            except jsonrpc.ParseError:
+                message = codec.loads(line)
+            except codec.DecodeError:
                 return
             if isinstance(message, dict) and message.get("id") == 0 and "method" not in message:
                 answered.set()
@@ -88,7 +87,7 @@ class Ready:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(child.read_lines, settings.max_line_size, on_line)
                     tg.start_soon(child.drain_stderr, False)
-                    await child.write_line(PROBE_INITIALIZE)
+                    await child.write_lines([PROBE_INITIALIZE])
                     await answered.wait()
                     tg.cancel_scope.cancel()
         except Exception as exc:  # a child that dies mid-probe: not ready, never a 500

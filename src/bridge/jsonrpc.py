@@ -5,12 +5,12 @@ Messages stay plain dicts from one `codec.loads`; nothing here builds a model pe
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from bridge import codec
 
-JSONValue = Any
 Message = dict[str, Any]
+RequestId = int | str
 
 PARSE_ERROR: Final = -32700
 INVALID_REQUEST: Final = -32600
@@ -18,6 +18,7 @@ METHOD_NOT_FOUND: Final = -32601
 INTERNAL_ERROR: Final = -32603
 CONNECTION_CLOSED: Final = -32000
 REQUEST_TIMEOUT: Final = -32001
+REQUEST_CANCELLED: Final = -32800  # as LSP names it: JSON-RPC itself has no code for a cancel
 UNSUPPORTED_PROTOCOL_VERSION: Final = -32022
 
 # Versions a child can negotiate through `initialize`; batches exist only in the first two.
@@ -31,33 +32,11 @@ CANCELLED: Final = "notifications/cancelled"
 PROGRESS: Final = "notifications/progress"
 
 
-class ParseError(ValueError):
-    """A body or line that is not JSON."""
-
-
-def loads(data: bytes | bytearray | memoryview) -> JSONValue:
-    try:
-        return codec.loads(data)
-    except codec.DecodeError as exc:
-        raise ParseError(str(exc)) from None
-
-
-dumps = codec.dumps
-
-
 def is_request(message: Message) -> bool:
     return "id" in message and isinstance(message.get("method"), str)
 
 
-def is_notification(message: Message) -> bool:
-    return "method" in message and "id" not in message
-
-
-def is_response(message: Message) -> bool:
-    return "method" not in message and "id" in message and ("result" in message or "error" in message)
-
-
-def valid_id(value: object) -> bool:
+def valid_id(value: object) -> TypeGuard[RequestId]:
     """A request id MCP allows: a string or an integer (never a bool, float, null or structure)."""
     return type(value) is str or type(value) is int
 
@@ -76,11 +55,6 @@ def problem(message: object) -> str | None:
     return None
 
 
-def same_id(a: object, b: object) -> bool:
-    """Type-exact id equality: `1` is not `"1"` (and not `True` either)."""
-    return type(a) is type(b) and a == b
-
-
 def progress_token(message: Message) -> object | None:
     """The `params._meta.progressToken` of a request, or the `params.progressToken` of a progress note."""
     params = message.get("params")
@@ -95,7 +69,7 @@ def progress_token(message: Message) -> object | None:
     return token if valid_id(token) else None
 
 
-def error(id_: object, code: int, message: str, data: JSONValue = None) -> bytes:
+def error(id_: object, code: int, message: str, data: Any = None) -> bytes:
     """A JSON-RPC error object as bytes (`id` null when the request's id is unknown)."""
     err: dict[str, Any] = {"code": code, "message": message}
     if data is not None:

@@ -176,13 +176,19 @@ class PipeWriter:
             raise anyio.BrokenResourceError
 
     async def aclose(self) -> None:
+        """Close the pipe; what a child that stopped reading never took is discarded, so its end of
+        the pipe sees EOF now rather than never."""
         self._closed = True
-        self._transport.close()
+        if self._transport.get_write_buffer_size():
+            self._transport.abort()
+        else:
+            self._transport.close()
         await anyio.lowlevel.checkpoint()
 
 
-class ChildProcess:
-    """A started child: pid, the three pipes, and its exit status awaited without a watcher thread."""
+class PipedProcess:
+    """A started OS process: its pid, the parent's ends of its three pipes, and its exit status
+    awaited on a pidfd (no watcher thread). `bridge.child.Child` gives it line framing."""
 
     def __init__(self, popen: subprocess.Popen[bytes], stdin: PipeWriter, stdout: PipeReader, stderr: PipeReader) -> None:
         self._popen = popen  # kept so its finaliser never reaps the child behind our back
@@ -197,7 +203,7 @@ class ChildProcess:
             self._pidfd = os.pidfd_open(self.pid)
 
     @classmethod
-    async def start(cls, argv: Sequence[str], env: Mapping[str, str] | None, cwd: Path | None) -> ChildProcess:
+    async def start(cls, argv: Sequence[str], env: Mapping[str, str] | None, cwd: Path | None) -> PipedProcess:
         """Start `argv` in a new session (its own process group); `OSError` when it cannot run."""
         popen, stdin, stdout, stderr = _popen(argv, env, cwd)
         try:

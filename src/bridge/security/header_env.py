@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
-from bridge.security.errors import Refusal, RefusedError, www_authenticate
+from bridge.http import HttpError
+from bridge.security.tokens import www_authenticate
 
 MissingPolicy = Literal["401", "400", "allow"]
 MISSING_POLICIES: tuple[MissingPolicy, ...] = ("401", "400", "allow")
+_POLICY_OF: Final[dict[str, MissingPolicy]] = {p: p for p in MISSING_POLICIES}
+_REASON: Final = "missing_header"  # the metrics label of every refusal made here
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -63,9 +66,11 @@ class HeaderEnv:
         self.variables = frozenset(m.var for m in self.mappings)
 
     @classmethod
-    def parse(cls, entries: Iterable[str], missing: MissingPolicy = "401") -> HeaderEnv:
-        """Validate every entry; duplicate headers (any case) or variables are errors."""
-        if missing not in MISSING_POLICIES:
+    def parse(cls, entries: Iterable[str], missing: str = "401") -> HeaderEnv:
+        """Validate every entry and the missing-header policy; duplicate headers (any case) or
+        variables are errors."""
+        policy = _POLICY_OF.get(missing)
+        if policy is None:
             raise ValueError(f"header-env-missing must be one of {', '.join(MISSING_POLICIES)}, not {missing!r}")
         mappings: list[HeaderMapping] = []
         keys: set[str] = set()
@@ -79,7 +84,7 @@ class HeaderEnv:
             keys.add(m.key)
             variables.add(m.var)
             mappings.append(m)
-        return cls(mappings, missing)
+        return cls(mappings, policy)
 
     def __bool__(self) -> bool:
         return bool(self.mappings)
@@ -90,9 +95,9 @@ class HeaderEnv:
         return tuple(m.header for m in self.mappings)
 
     def child_env(self, headers: Mapping[str, str]) -> dict[str, str]:
-        """The mapped variables for a new session's child; raises RefusedError per the policy.
+        """The mapped variables for a new session's child; raises `HttpError` per the policy.
 
-        `headers` may be a Starlette `Headers` or any mapping (names matched case-insensitively).
+        `headers` may be `bridge.http.Headers.text()` or any mapping (names matched case-insensitively).
         """
         found: dict[str, str] = {}
         for name, value in headers.items():
@@ -103,25 +108,25 @@ class HeaderEnv:
             if not value:
                 continue
             if "\x00" in value:
-                raise RefusedError(Refusal.of(400, f"header {m.header} has a value that cannot be passed on"))
+                raise HttpError(400, f"header {m.header} has a value that cannot be passed on", reason=_REASON)
             found[m.var] = value
         missing = [m.header for m in self.mappings if m.var not in found]
         if missing and self.missing != "allow":
-            raise RefusedError(self._missing_refusal(missing))
+            raise self._missing_error(missing)
         return found
 
     def environment(self, base: Mapping[str, str], headers: Mapping[str, str]) -> dict[str, str]:
         """The whole environment for a new child: `base` without the mapped variables, plus the mapped
-        values from `headers`. Raises RefusedError like `child_env`."""
+        values from `headers`. Raises `HttpError` like `child_env`."""
         mapped = self.child_env(headers)
         env = {k: v for k, v in base.items() if k not in self.variables}
         env.update(mapped)
         return env
 
-    def _missing_refusal(self, missing: list[str]) -> Refusal:
+    def _missing_error(self, missing: list[str]) -> HttpError:
         names = ", ".join(missing)
         noun = "header" if len(missing) == 1 else "headers"
         message = f"missing required {noun} {names}: the server needs your own credentials in it"
         if self.missing == "401":
-            return Refusal.of(401, message, (www_authenticate("invalid_request"),))
-        return Refusal.of(400, message)
+            return HttpError(401, message, headers=[www_authenticate("invalid_request")], reason=_REASON)
+        return HttpError(400, message, reason=_REASON)

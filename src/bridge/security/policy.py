@@ -1,8 +1,12 @@
-"""Settings checked once at start-up and compiled into the objects the request path uses.
+"""The bridge's security settings checked once at start-up and compiled into the objects the
+request path uses.
 
-`build_policy` reports every problem at once, one per line, in words an operator can act on.
-Rules: with no token and no `auth_disabled`, serving a non-loopback address is refused; on loopback
-auth is then off. `auth_disabled` together with tokens is a contradiction, also refused.
+`build_policy` reads the security fields of `bridge.config.Settings` and reports every problem at
+once, one per line, in words an operator can act on. Rules: with no token and no `auth_disabled`,
+serving a non-loopback address is refused; on loopback auth is then off. `auth_disabled` together
+with tokens is a contradiction, also refused. `allowed_hosts` and `allowed_origins` add to the
+defaults (loopback names with any port, the bind host, the public base URL); `*` allows everything;
+`cors_origins` are also allowed origins.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from bridge.config import Settings
 from bridge.security.cors import CorsPolicy
 from bridge.security.header_env import HeaderEnv
 from bridge.security.hosts import HostAllowList, OriginAllowList
 from bridge.security.proxies import TrustedProxies
-from bridge.security.settings import SecuritySettings
 from bridge.security.tokens import TokenFileError, TokenStore, check_token
 
 # Probes answer orchestrators and monitoring: no auth, no Origin check, and no Host check either,
@@ -85,8 +89,8 @@ def _bind_host_pattern(bind_host: str) -> list[str]:
     return [f"{_bracketed(name.lower())}:*"] if name else []
 
 
-def _public_patterns(public_base_url: str | None) -> tuple[list[str], list[str]]:
-    """(host patterns, origin patterns) for the public base URL; raises ValueError if it is bad."""
+def _public_patterns(public_base_url: str) -> tuple[list[str], list[str]]:
+    """(host patterns, origin patterns) for the public base URL ("" for none); raises ValueError if it is bad."""
     if not public_base_url:
         return [], []
     problem = f"public base URL {public_base_url!r} must be an absolute http(s) URL with a valid port"
@@ -114,7 +118,7 @@ def _collect(problems: list[str], build: Callable[[], T]) -> T | None:
         return None
 
 
-def _auth(settings: SecuritySettings, bind_host: str, interval: float, problems: list[str]) -> TokenStore | None:
+def _auth(settings: Settings, interval: float, problems: list[str]) -> TokenStore | None:
     """The token store, or None when auth is off (and allowed to be)."""
     has_tokens = bool(settings.auth_tokens) or settings.auth_token_file is not None
     if settings.auth_disabled:
@@ -122,9 +126,9 @@ def _auth(settings: SecuritySettings, bind_host: str, interval: float, problems:
             problems.append("auth is disabled but auth tokens are configured: drop one or the other")
         return None
     if not has_tokens:
-        if not is_loopback(bind_host):
+        if not is_loopback(settings.host):
             problems.append(
-                f"refusing to serve {bind_host} without authentication: give --auth-token or "
+                f"refusing to serve {settings.host} without authentication: give --auth-token or "
                 "--auth-token-file (BRIDGE_AUTH_TOKENS), or pass --auth-disabled when something in "
                 "front of the bridge authenticates clients"
             )
@@ -142,26 +146,24 @@ def _auth(settings: SecuritySettings, bind_host: str, interval: float, problems:
 
 
 def build_policy(
-    settings: SecuritySettings,
+    settings: Settings,
     *,
-    bind_host: str,
-    public_base_url: str | None = None,
     probe_paths: frozenset[str] = PROBE_PATHS,
     token_check_interval: float = 1.0,
 ) -> SecurityPolicy:
-    """Validate `settings` for a bridge bound to `bind_host`; raises SecurityConfigError."""
+    """The security layer for a bridge bound to `settings.host`; raises SecurityConfigError."""
     problems: list[str] = []
-    public_hosts, public_origins = _collect(problems, lambda: _public_patterns(public_base_url)) or ([], [])
+    public_hosts, public_origins = _collect(problems, lambda: _public_patterns(settings.base_url)) or ([], [])
 
     hosts = _collect(problems, lambda: HostAllowList.parse(
-        [*LOOPBACK_HOSTS, *_bind_host_pattern(bind_host), *public_hosts, *settings.allowed_hosts]))
+        [*LOOPBACK_HOSTS, *_bind_host_pattern(settings.host), *public_hosts, *settings.allowed_hosts]))
     header_env = _collect(problems, lambda: HeaderEnv.parse(settings.header_env, settings.header_env_missing))
     cors = _collect(problems, lambda: CorsPolicy.build(
         settings.cors_origins, header_env.header_names if header_env else ()))
     origins = _collect(problems, lambda: OriginAllowList.parse(
         [*LOOPBACK_ORIGINS, *public_origins, *settings.allowed_origins, *(settings.cors_origins if cors else ())]))
     proxies = _collect(problems, lambda: TrustedProxies.parse(settings.trusted_proxies))
-    tokens = _auth(settings, bind_host, token_check_interval, problems)
+    tokens = _auth(settings, token_check_interval, problems)
     if tokens is not None and header_env is not None and "authorization" in {m.key for m in header_env.mappings}:
         problems.append("header-env maps Authorization, but that header carries the bridge's own bearer "
                         "token when auth is on; map another header")

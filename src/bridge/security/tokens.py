@@ -1,4 +1,4 @@
-"""Bearer tokens: the configured set, hot-reloaded from a file, and their credential ids.
+"""Bearer tokens: the configured set, hot-reloaded from a file, their credential ids, the 401 challenge.
 
 Tokens are kept only as keyed digests (HMAC-SHA256 under a key made at start-up), so comparing a
 presented token is one HMAC plus a constant-time compare against every known digest. The first
@@ -25,6 +25,13 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CREDENTIAL_ID_BYTES = 8
+REALM = "mcp-bridge"
+
+
+def www_authenticate(error: str | None = None) -> tuple[bytes, bytes]:
+    """The `WWW-Authenticate` header of a 401: the Bearer scheme, our realm, and an RFC 6750 error."""
+    value = f'Bearer realm="{REALM}"' + (f', error="{error}"' if error else "")
+    return (b"www-authenticate", value.encode("ascii"))
 
 
 class TokenFileError(ValueError):

@@ -1,131 +1,25 @@
-"""Raw ASGI helpers shared by both transports: headers, bodies, error answers, SSE streams."""
+"""Server-sent events on a raw ASGI response: framing, keep-alives, and the writer of a stream.
+
+Both transports stream the child's messages this way: legacy SSE for a whole session, Streamable
+HTTP for a request's answer or a session's GET stream.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 
-from bridge import jsonrpc
-from bridge.routes import Outbox
+from bridge.http import RawHeaders, Receive, Send
+from bridge.streams import Outbox
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-RawHeaders = list[tuple[bytes, bytes]]
-
-JSON_TYPE = b"application/json"
-SSE_TYPE = b"text/event-stream"
 SSE_HEADERS: RawHeaders = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache, no-transform"),
     (b"x-accel-buffering", b"no"),
 ]
 KEEPALIVE = b": keepalive\n\n"
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-REASONS = {400: "bad_request", 404: "unknown_session", 405: "method_not_allowed", 406: "not_acceptable",
-           409: "get_stream_exists", 413: "body_too_large", 415: "unsupported_media_type",
-           500: "internal_error", 503: "unavailable"}
-
-
-class HttpError(Exception):
-    """An answer that ends a request early: status, a JSON-RPC error body (or none), headers.
-
-    `reason` is the short label the error is counted under in the metrics.
-    """
-
-    def __init__(self, status: int, code: int | None = None, message: str = "", data: Any = None,
-                 headers: RawHeaders | None = None, id_: object = None, reason: str = "") -> None:
-        super().__init__(f"{status} {message}")
-        self.status = status
-        self.body = jsonrpc.error(id_, code, message, data) if code is not None else b""
-        self.headers = headers or []
-        if not reason:
-            reason = {jsonrpc.PARSE_ERROR: "parse_error",
-                      jsonrpc.UNSUPPORTED_PROTOCOL_VERSION: "unsupported_protocol_version"}.get(code or 0, "")
-        self.reason = reason or REASONS.get(status, "error")
-
-
-def headers_of(scope: Scope) -> dict[bytes, bytes]:
-    """Request headers by lower-case name (ASGI servers already lower-case them)."""
-    return dict(scope["headers"])
-
-
-_accepted: dict[tuple[bytes, bytes], bool] = {}  # clients send the same few Accept values
-
-
-def accepts(accept: bytes, media_type: bytes) -> bool:
-    """Whether an Accept header admits `media_type` (exactly, by `type/*`, or `*/*`)."""
-    key = (accept, media_type)
-    found = _accepted.get(key)
-    if found is None:
-        found = _parse_accepts(accept, media_type)
-        if len(_accepted) < 256:
-            _accepted[key] = found
-    return found
-
-
-def _parse_accepts(accept: bytes, media_type: bytes) -> bool:
-    major = media_type.split(b"/")[0] + b"/*"
-    for part in accept.split(b","):
-        kind = part.split(b";")[0].strip().lower()
-        if kind in (media_type, major, b"*/*"):
-            return True
-    return False
-
-
-def is_json(content_type: bytes | None) -> bool:
-    return content_type is not None and content_type.split(b";")[0].strip().lower() == JSON_TYPE
-
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, counted as it streams in; `HttpError(413)` past `limit`."""
-    length = headers_of(scope).get(b"content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise HttpError(413, jsonrpc.INVALID_REQUEST, f"Request body too large (limit {limit} bytes)")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise anyio.get_cancelled_exc_class()()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise HttpError(413, jsonrpc.INVALID_REQUEST, f"Request body too large (limit {limit} bytes)")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def parse_body(body: bytes) -> Any:
-    """Exactly one JSON value; `HttpError(400, -32700)` otherwise."""
-    try:
-        return jsonrpc.loads(body)
-    except jsonrpc.ParseError:
-        raise HttpError(400, jsonrpc.PARSE_ERROR, "Parse error: the body is not one JSON value") from None
-
-
-async def respond(send: Send, status: int, body: bytes = b"", headers: Iterable[tuple[bytes, bytes]] = (),
-                  content_type: bytes = JSON_TYPE) -> None:
-    out = list(headers)
-    if body:
-        out.append((b"content-type", content_type))
-    out.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": out})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def respond_error(send: Send, error: HttpError) -> None:
-    await respond(send, error.status, error.body, error.headers)
 
 
 LARGE_EVENT = 64 * 1024  # from here on an event's data is written as it is, not copied into a frame

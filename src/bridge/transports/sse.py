@@ -6,16 +6,37 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from bridge import jsonrpc
+from bridge import codec
 from bridge.config import Settings
+from bridge.http import (
+    BodyTooLarge,
+    ClientDisconnected,
+    Headers,
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    is_json,
+    parse_body,
+    read_body,
+    respond,
+)
 from bridge.observability import session_context
-from bridge.security import RefusedError
-from bridge.sessions import Registry, Session, SessionEnded
-from bridge.transports import http
-from bridge.transports.base import answer_error, client_messages, credential, open_session
-from bridge.transports.http import HttpError, Receive, Scope, Send
+from bridge.session import Registry, Session
+from bridge.streams import Outbox
+from bridge.transports import events
+from bridge.transports.intake import (
+    SESSION_NOT_FOUND,
+    client_messages,
+    credential,
+    open_session,
+    refuse,
+    submit_all,
+)
 
 log = logging.getLogger("bridge.sse")
+
+LABEL = "sse"
 
 
 class SseEndpoint:
@@ -26,64 +47,77 @@ class SseEndpoint:
         self.registry = registry
         self.endpoint_prefix = (settings.base_url.rstrip("/") + settings.message_path).encode() + b"?session_id="
 
+    def _stream(self) -> Outbox:
+        return Outbox(True, self.settings.max_queue, self.settings.stall_timeout)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             if scope["method"] != "GET":
-                raise HttpError(405, jsonrpc.INVALID_REQUEST, "Method not allowed", headers=[(b"allow", b"GET")])
-            session = await open_session(self.registry, "sse", scope)
-        except (HttpError, RefusedError) as exc:
-            await answer_error(self.registry, send, exc)
+                raise HttpError(405, "Method not allowed", headers=[(b"allow", b"GET")])
+            session = await open_session(self.registry, LABEL, self._stream, scope)
+        except HttpError as exc:
+            await refuse(self.registry.metrics, send, exc)
             return
         session_id = self.registry.publish(session)
-        outbox = session.sse_outbox
-        assert outbox is not None
-        with session_context(session.tag), outbox:
+        with session_context(session.tag), session.default as outbox:
             try:
-                await http.start_sse(send)
-                await http.write(send, b"event: endpoint\ndata: " + self.endpoint_prefix + session_id.encode() + b"\n\n")
-                await http.stream_events(receive, send, outbox, self.settings.keepalive)
+                await events.start_sse(send)
+                await events.write(send, b"event: endpoint\ndata: " + self.endpoint_prefix + session_id.encode() + b"\n\n")
+                await events.stream_events(receive, send, outbox, self.settings.keepalive)
             finally:
                 session.end("SSE stream closed")
 
 
 class MessagesEndpoint:
-    """`POST` on the message path: each message goes to the session's child; the answer is 202."""
+    """`POST` on the message path: each message goes to the session's child; the answer is 202.
+
+    A refusal whose request id the bridge can read is also sent, as that request's JSON-RPC error,
+    on the session's stream: SSE clients read answers only there, and many ignore a POST's status.
+    """
 
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         self.registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session: Session[Outbox] | None = None
         try:
             if scope["method"] != "POST":
-                raise HttpError(405, jsonrpc.INVALID_REQUEST, "Method not allowed", headers=[(b"allow", b"POST")])
+                raise HttpError(405, "Method not allowed", headers=[(b"allow", b"POST")])
             session = self._session(scope)
             with session_context(session.tag):
-                headers = http.headers_of(scope)
-                if not http.is_json(headers.get(b"content-type")):
-                    raise HttpError(415, jsonrpc.INVALID_REQUEST, "Unsupported Media Type: use application/json")
-                body = await http.read_body(scope, receive, self.settings.max_body_size)
-                value = http.parse_body(body)
-                await self._submit(session, value, body)
-                await http.respond(send, 202)
+                await self._post(session, scope, receive, send)
         except HttpError as exc:
-            await answer_error(self.registry, send, exc)
+            if session is not None:
+                await self._tell_stream(session, exc)
+            await refuse(self.registry.metrics, send, exc)
+        except ClientDisconnected as exc:
+            await refuse(self.registry.metrics, send, exc)
 
-    async def _submit(self, session: Session, value: Any, body: bytes) -> None:
-        messages = client_messages(value, session)
-        raw = body if len(messages) == 1 else None
+    async def _post(self, session: Session[Outbox], scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers.of(scope)
+        if not is_json(headers.get(b"content-type")):
+            raise HttpError(415, "Unsupported Media Type: use application/json")
         try:
-            for message in messages:
-                await session.submit(message, raw, session.default)
-        except SessionEnded:
-            raise HttpError(404, jsonrpc.INVALID_REQUEST, "Session not found") from None
+            body = await read_body(headers, receive, self.settings.max_body_size)
+        except BodyTooLarge as exc:
+            raise exc.with_id(codec.peek_id(exc.head)) from None
+        try:
+            value: Any = parse_body(body)
+        except HttpError as exc:
+            raise exc.with_id(codec.peek_id(body)) from None
+        await submit_all(session, client_messages(value, body, session), session.default)
+        await respond(send, 202)
 
-    def _session(self, scope: Scope) -> Session:
+    async def _tell_stream(self, session: Session[Outbox], error: HttpError) -> None:
+        if error.id is not None and error.status != 404:
+            await session.default.deliver(error.body, False)
+
+    def _session(self, scope: Scope) -> Session[Outbox]:
         values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_id")
         if not values:
-            raise HttpError(400, jsonrpc.INVALID_REQUEST, "Bad Request: missing session_id",
-                            reason="missing_session_id")
-        session = self.registry.get(values[0], "sse", credential(scope))
+            raise HttpError(400, "Bad Request: missing session_id", reason="missing_session_id")
+        session = self.registry.get(values[0], LABEL, credential(scope))
         if session is None:
-            raise HttpError(404, jsonrpc.INVALID_REQUEST, "Session not found")
+            raise HttpError(404, SESSION_NOT_FOUND)
         return session

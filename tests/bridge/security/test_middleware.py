@@ -9,7 +9,9 @@ import anyio
 import httpx
 import pytest
 
-from bridge.security import MissingPolicy, SecuritySettings
+from bridge.config import Settings
+from bridge.http import HttpError
+from bridge.security import MissingPolicy
 
 from .conftest import Serve, eventually
 
@@ -47,7 +49,7 @@ async def test_loopback_without_tokens_serves_without_auth(serve: Serve) -> None
 
 
 async def test_missing_token_is_401_with_www_authenticate(serve: Serve) -> None:
-    async with serve(SecuritySettings(auth_tokens=[TOKEN_A])) as client:
+    async with serve(Settings(auth_tokens=(TOKEN_A,))) as client:
         r = await client.post("/mcp", json={})
         message = assert_jsonrpc_error(r, 401)
         assert "Bearer" in message
@@ -58,7 +60,7 @@ async def test_missing_token_is_401_with_www_authenticate(serve: Serve) -> None:
 
 
 async def test_wrong_token_is_401_invalid_token(serve: Serve) -> None:
-    async with serve(SecuritySettings(auth_tokens=[TOKEN_A])) as client:
+    async with serve(Settings(auth_tokens=(TOKEN_A,))) as client:
         r = await client.get("/mcp", headers=bearer(TOKEN_B))
         assert_jsonrpc_error(r, 401)
         assert r.headers["www-authenticate"] == 'Bearer realm="mcp-bridge", error="invalid_token"'
@@ -66,7 +68,7 @@ async def test_wrong_token_is_401_invalid_token(serve: Serve) -> None:
 
 
 async def test_credential_ids_are_stable_per_token_and_distinct_across_tokens(serve: Serve) -> None:
-    async with serve(SecuritySettings(auth_tokens=[TOKEN_A, TOKEN_B])) as client:
+    async with serve(Settings(auth_tokens=(TOKEN_A, TOKEN_B))) as client:
         a1 = (await client.get("/mcp", headers=bearer(TOKEN_A))).json()["credential_id"]
         a2 = (await client.post("/mcp", headers={"authorization": f"bearer  {TOKEN_A}"})).json()["credential_id"]
         b1 = (await client.get("/mcp", headers=bearer(TOKEN_B))).json()["credential_id"]
@@ -77,7 +79,7 @@ async def test_credential_ids_are_stable_per_token_and_distinct_across_tokens(se
 
 
 async def test_bad_host_is_421_and_wildcard_ports_match(serve: Serve) -> None:
-    settings = SecuritySettings(allowed_hosts=["app.example:8443", "wild.example:*"])
+    settings = Settings(allowed_hosts=("app.example:8443", "wild.example:*"))
     async with serve(settings) as client:
         r = await client.get("/mcp", headers={"Host": "evil.example"})
         assert "evil.example" in assert_jsonrpc_error(r, 421)
@@ -89,12 +91,12 @@ async def test_bad_host_is_421_and_wildcard_ports_match(serve: Serve) -> None:
 
 
 async def test_host_star_allows_all(serve: Serve) -> None:
-    async with serve(SecuritySettings(allowed_hosts=["*"])) as client:
+    async with serve(Settings(allowed_hosts=("*",))) as client:
         assert (await client.get("/mcp", headers={"Host": "anything.example:1"})).status_code == 200
 
 
 async def test_bad_origin_is_403_and_requests_without_origin_pass(serve: Serve) -> None:
-    settings = SecuritySettings(allowed_origins=["https://app.example"])
+    settings = Settings(allowed_origins=("https://app.example",))
     async with serve(settings) as client:
         r = await client.post("/mcp", headers={"Origin": "https://evil.example"}, json={})
         assert "https://evil.example" in assert_jsonrpc_error(r, 403)
@@ -106,7 +108,7 @@ async def test_bad_origin_is_403_and_requests_without_origin_pass(serve: Serve) 
 
 
 async def test_host_is_checked_before_origin_and_auth(serve: Serve) -> None:
-    async with serve(SecuritySettings(auth_tokens=[TOKEN_A])) as client:
+    async with serve(Settings(auth_tokens=(TOKEN_A,))) as client:
         r = await client.get("/mcp", headers={"Host": "evil.example", "Origin": "https://evil.example"})
         assert r.status_code == 421
         r = await client.get("/mcp", headers={"Origin": "https://evil.example"})
@@ -115,7 +117,7 @@ async def test_host_is_checked_before_origin_and_auth(serve: Serve) -> None:
 
 @pytest.mark.parametrize("path", ["/healthz", "/metrics"])
 async def test_probes_skip_auth_origin_and_host(serve: Serve, path: str) -> None:
-    async with serve(SecuritySettings(auth_tokens=[TOKEN_A])) as client:
+    async with serve(Settings(auth_tokens=(TOKEN_A,))) as client:
         r = await client.get(path, headers={"Host": "10.1.2.3:8080", "Origin": "https://evil.example"})
         assert r.status_code == 200
         assert r.text == "ok"
@@ -123,7 +125,7 @@ async def test_probes_skip_auth_origin_and_host(serve: Serve, path: str) -> None
 
 
 async def test_forwarding_headers_from_a_trusted_proxy_are_honoured(serve: Serve) -> None:
-    settings = SecuritySettings(trusted_proxies=["127.0.0.0/8"], allowed_hosts=["public.example"])
+    settings = Settings(trusted_proxies=("127.0.0.0/8",), allowed_hosts=("public.example",))
     async with serve(settings) as client:
         r = await client.get("/mcp", headers={
             "Host": "internal:9000", "X-Forwarded-Host": "public.example",
@@ -144,7 +146,7 @@ async def test_forwarding_headers_from_a_trusted_proxy_are_honoured(serve: Serve
 
 
 async def test_forwarding_headers_from_an_untrusted_peer_are_ignored(serve: Serve) -> None:
-    settings = SecuritySettings(trusted_proxies=["10.0.0.0/8"], allowed_hosts=["public.example"])
+    settings = Settings(trusted_proxies=("10.0.0.0/8",), allowed_hosts=("public.example",))
     async with serve(settings) as client:
         r = await client.get("/mcp", headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-For": "203.0.113.7",
                                                "X-Forwarded-Proto": "https"})
@@ -157,8 +159,8 @@ async def test_forwarding_headers_from_an_untrusted_peer_are_ignored(serve: Serv
 
 async def test_cors_preflight_and_exposed_session_header(serve: Serve) -> None:
     origin = "https://inspector.example"
-    settings = SecuritySettings(cors_origins=[origin], auth_tokens=[TOKEN_A],
-                                header_env=["X-Jira-Token=JIRA_API_TOKEN"])
+    settings = Settings(cors_origins=(origin,), auth_tokens=(TOKEN_A,),
+                                header_env=("X-Jira-Token=JIRA_API_TOKEN",))
     async with serve(settings) as client:
         pre = await client.options("/mcp", headers={
             "Origin": origin, "Access-Control-Request-Method": "POST",
@@ -186,7 +188,7 @@ async def test_cors_preflight_and_exposed_session_header(serve: Serve) -> None:
 
 
 async def test_cors_is_opt_in_per_origin(serve: Serve) -> None:
-    settings = SecuritySettings(cors_origins=["https://inspector.example"])
+    settings = Settings(cors_origins=("https://inspector.example",))
     async with serve(settings) as client:
         # Allowed as an Origin (a loopback default), but not for CORS: no preflight, no CORS headers.
         pre = await client.options("/mcp", headers={
@@ -206,7 +208,7 @@ async def test_cors_is_opt_in_per_origin(serve: Serve) -> None:
 
 
 async def test_cors_star_allows_every_origin(serve: Serve) -> None:
-    async with serve(SecuritySettings(cors_origins=["*"])) as client:
+    async with serve(Settings(cors_origins=("*",))) as client:
         origin = "https://anywhere.example:8443"
         pre = await client.options("/mcp", headers={"Origin": origin, "Access-Control-Request-Method": "DELETE"})
         assert pre.status_code == 204
@@ -217,10 +219,29 @@ async def test_cors_star_allows_every_origin(serve: Serve) -> None:
         assert "access-control-allow-credentials" not in r.headers
 
 
+async def test_every_refusal_is_reported_with_its_status_and_reason(serve: Serve) -> None:
+    reported: list[tuple[int, str]] = []
+
+    def on_error(error: HttpError) -> None:
+        reported.append((error.status, error.reason))
+
+    settings = Settings(auth_tokens=(TOKEN_A,), cors_origins=("https://inspector.example",))
+    async with serve(settings, on_error=on_error) as client:
+        await client.get("/mcp", headers={"Host": "evil.example"})
+        await client.get("/mcp", headers={"Origin": "https://evil.example"})
+        await client.options("/mcp", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
+        await client.get("/mcp")
+        await client.get("/mcp", headers=bearer(TOKEN_B))
+        await client.get("/mcp", headers=bearer(TOKEN_A))
+        await client.get("/healthz", headers={"Host": "evil.example"})
+    assert reported == [(421, "host_not_allowed"), (403, "origin_not_allowed"), (403, "cors_not_enabled"),
+                        (401, "unauthorized"), (401, "unauthorized")]
+
+
 async def test_token_file_is_reloaded_without_restart(serve: Serve, tmp_path: Path) -> None:
     path = tmp_path / "tokens"
     path.write_text(f"# bridge tokens\n\n{TOKEN_A}\n")
-    async with serve(SecuritySettings(auth_token_file=path)) as client:
+    async with serve(Settings(auth_token_file=path)) as client:
         assert (await client.get("/mcp", headers=bearer(TOKEN_A))).status_code == 200
         assert (await client.get("/mcp", headers=bearer(TOKEN_B))).status_code == 401
         path.write_text(f"# rotated\n{TOKEN_B}\n")
@@ -229,7 +250,7 @@ async def test_token_file_is_reloaded_without_restart(serve: Serve, tmp_path: Pa
 
 
 async def test_header_env_maps_only_mapped_headers(serve: Serve) -> None:
-    settings = SecuritySettings(header_env=["X-Jira-Token=JIRA_API_TOKEN", "x-jira-email=JIRA_USERNAME"])
+    settings = Settings(header_env=("X-Jira-Token=JIRA_API_TOKEN", "x-jira-email=JIRA_USERNAME"))
     async with serve(settings) as client:
         r = await client.post("/session", headers={
             "X-Jira-Token": "user-token-1", "X-JIRA-EMAIL": "u1@example.com", "X-Other": "nope",
@@ -242,7 +263,7 @@ async def test_header_env_maps_only_mapped_headers(serve: Serve) -> None:
 @pytest.mark.parametrize(("policy", "status"), [("401", 401), ("400", 400)])
 async def test_missing_mapped_header_is_refused_per_option(serve: Serve, policy: MissingPolicy,
                                                           status: int) -> None:
-    settings = SecuritySettings(header_env=["X-Jira-Token=JIRA_API_TOKEN", "X-Jira-Email=JIRA_USERNAME"],
+    settings = Settings(header_env=("X-Jira-Token=JIRA_API_TOKEN", "X-Jira-Email=JIRA_USERNAME"),
                                 header_env_missing=policy)
     async with serve(settings) as client:
         r = await client.post("/session", headers={"X-Jira-Email": "secret-mail@example.com"})
@@ -253,7 +274,7 @@ async def test_missing_mapped_header_is_refused_per_option(serve: Serve, policy:
 
 
 async def test_missing_mapped_header_allowed_leaves_the_variable_unset(serve: Serve) -> None:
-    settings = SecuritySettings(header_env=["X-Jira-Token=JIRA_API_TOKEN"], header_env_missing="allow")
+    settings = Settings(header_env=("X-Jira-Token=JIRA_API_TOKEN",), header_env_missing="allow")
     async with serve(settings) as client:
         r = await client.post("/session")
         assert r.status_code == 200
@@ -261,7 +282,7 @@ async def test_missing_mapped_header_allowed_leaves_the_variable_unset(serve: Se
 
 
 async def test_each_session_gets_its_own_values(serve: Serve) -> None:
-    settings = SecuritySettings(header_env=["X-Jira-Token=JIRA_API_TOKEN"])
+    settings = Settings(header_env=("X-Jira-Token=JIRA_API_TOKEN",))
     results: dict[str, str] = {}
     async with serve(settings) as client:
 
@@ -280,8 +301,8 @@ async def test_no_token_or_header_value_is_logged(serve: Serve, tmp_path: Path,
     secrets_sent = [TOKEN_A, TOKEN_B, "wrong-token-31415926", "header-secret-27182818", "mail-secret@x.example"]
     path = tmp_path / "tokens"
     path.write_text(f"{TOKEN_A}\n")
-    settings = SecuritySettings(auth_token_file=path, header_env=["X-Jira-Token=JIRA_API_TOKEN",
-                                                                  "X-Jira-Email=JIRA_USERNAME"])
+    settings = Settings(auth_token_file=path, header_env=("X-Jira-Token=JIRA_API_TOKEN",
+                                                                  "X-Jira-Email=JIRA_USERNAME"))
     caplog.set_level("DEBUG")
     async with serve(settings) as client:
         await client.get("/mcp", headers=bearer("wrong-token-31415926"))

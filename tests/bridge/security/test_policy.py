@@ -6,19 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from bridge.security import SecurityConfigError, SecuritySettings, build_policy, is_loopback, split_env_list
+from bridge.config import Settings
+from bridge.security import SecurityConfigError, build_policy, is_loopback
 
 
-def problems(settings: SecuritySettings, bind_host: str = "127.0.0.1", public_base_url: str | None = None) -> str:
+def problems(settings: Settings) -> str:
     with pytest.raises(SecurityConfigError) as caught:
-        build_policy(settings, bind_host=bind_host, public_base_url=public_base_url)
+        build_policy(settings)
     return str(caught.value)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.5", "localhost", "::1", "[::1]"])
 def test_loopback_without_tokens_means_auth_off(host: str) -> None:
     assert is_loopback(host)
-    policy = build_policy(SecuritySettings(), bind_host=host)
+    policy = build_policy(Settings(host=host))
     assert not policy.auth_enabled
     assert "auth: off" in policy.describe()
 
@@ -26,56 +27,57 @@ def test_loopback_without_tokens_means_auth_off(host: str) -> None:
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "bridge.internal"])
 def test_non_loopback_without_tokens_is_refused_with_a_clear_message(host: str) -> None:
     assert not is_loopback(host)
-    message = problems(SecuritySettings(), bind_host=host)
+    message = problems(Settings(host=host))
     assert host in message and "--auth-token" in message and "--auth-disabled" in message
 
 
 def test_non_loopback_with_auth_explicitly_disabled_starts() -> None:
-    policy = build_policy(SecuritySettings(auth_disabled=True), bind_host="0.0.0.0")
+    policy = build_policy(Settings(host="0.0.0.0", auth_disabled=True))
     assert not policy.auth_enabled
 
 
 def test_non_loopback_with_a_token_starts_with_auth_on() -> None:
-    policy = build_policy(SecuritySettings(auth_tokens=["t0ken-value"]), bind_host="0.0.0.0")
+    policy = build_policy(Settings(host="0.0.0.0", auth_tokens=("t0ken-value",)))
     assert policy.auth_enabled
     assert "t0ken-value" not in policy.describe()
 
 
 def test_auth_disabled_with_tokens_is_a_contradiction() -> None:
-    assert "disabled" in problems(SecuritySettings(auth_disabled=True, auth_tokens=["abc"]))
+    assert "disabled" in problems(Settings(auth_disabled=True, auth_tokens=("abc",)))
 
 
 def test_token_file_missing_or_bad_is_a_startup_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
-    assert str(missing) in problems(SecuritySettings(auth_token_file=missing))
+    assert str(missing) in problems(Settings(auth_token_file=missing))
     bad = tmp_path / "tokens"
     bad.write_text("good-token\nhas a space-secretpart\n")
-    message = problems(SecuritySettings(auth_token_file=bad))
+    message = problems(Settings(auth_token_file=bad))
     assert "line 2" in message and "secretpart" not in message
 
 
 def test_empty_token_file_means_auth_on_and_nobody_in_yet(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
     path.write_text("# filled in later\n")
-    policy = build_policy(SecuritySettings(auth_token_file=path), bind_host="0.0.0.0")
+    policy = build_policy(Settings(host="0.0.0.0", auth_token_file=path))
     assert policy.tokens is not None and policy.tokens.count == 0
     assert policy.tokens.authenticate("anything") is None
 
 
 def test_bad_inline_token_is_named_by_position_not_value() -> None:
-    message = problems(SecuritySettings(auth_tokens=["ok-token", "bad,secretpart"]))
+    message = problems(Settings(auth_tokens=("ok-token", "bad,secretpart")))
     assert "#2" in message and "secretpart" not in message
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    settings = SecuritySettings(
-        allowed_hosts=["http://app.example/"],
-        allowed_origins=["app.example"],
-        trusted_proxies=["not-an-ip"],
-        cors_origins=["http://localhost:*"],
-        header_env=["X Bad=VAR"],
+    settings = Settings(
+        allowed_hosts=("http://app.example/",),
+        allowed_origins=("app.example",),
+        trusted_proxies=("not-an-ip",),
+        cors_origins=("http://localhost:*",),
+        header_env=("X Bad=VAR",),
+        base_url="ftp://x",
     )
-    message = problems(settings, public_base_url="ftp://x")
+    message = problems(settings)
     lines = message.splitlines()
     assert len(lines) == 6, message
     for fragment in ("http://app.example/", "app.example", "not-an-ip", "wildcard ports", "X Bad", "ftp://x"):
@@ -98,25 +100,22 @@ def test_every_problem_is_reported_at_once() -> None:
     ],
 )
 def test_header_env_entries_are_validated(entries: list[str], fragment: str) -> None:
-    assert fragment in problems(SecuritySettings(header_env=entries))
+    assert fragment in problems(Settings(header_env=tuple(entries)))
 
 
 def test_header_env_missing_policy_is_validated() -> None:
-    bad = SecuritySettings(header_env=["X-A=A"], header_env_missing="402")  # type: ignore[arg-type]
+    bad = Settings(header_env=("X-A=A",), header_env_missing="402")
     assert "401, 400, allow" in problems(bad)
 
 
 def test_mapping_authorization_is_refused_only_when_auth_is_on() -> None:
-    mapped = ["Authorization=UPSTREAM_AUTH"]
-    assert "Authorization" in problems(SecuritySettings(auth_tokens=["abc"], header_env=mapped))
-    assert build_policy(SecuritySettings(header_env=mapped), bind_host="127.0.0.1").header_env
+    mapped = ("Authorization=UPSTREAM_AUTH",)
+    assert "Authorization" in problems(Settings(auth_tokens=("abc",), header_env=mapped))
+    assert build_policy(Settings(header_env=mapped)).header_env
 
 
 def test_defaults_cover_loopback_bind_host_and_public_url() -> None:
-    policy = build_policy(
-        SecuritySettings(auth_tokens=["abc"]), bind_host="10.0.0.5",
-        public_base_url="https://mcp.example.com/prefix",
-    )
+    policy = build_policy(Settings(host="10.0.0.5", base_url="https://mcp.example.com/prefix", auth_tokens=("abc",)))
     for host in ("127.0.0.1:1", "localhost:2", "[::1]:3", "10.0.0.5:8000", "mcp.example.com", "mcp.example.com:443"):
         assert policy.hosts.allows(host), host
     assert not policy.hosts.allows("example.com")
@@ -126,18 +125,18 @@ def test_defaults_cover_loopback_bind_host_and_public_url() -> None:
 
 
 def test_unspecified_bind_address_adds_no_host() -> None:
-    policy = build_policy(SecuritySettings(auth_disabled=True), bind_host="0.0.0.0")
+    policy = build_policy(Settings(host="0.0.0.0", auth_disabled=True))
     assert not policy.hosts.allows("0.0.0.0:8000")
 
 
 def test_public_url_with_a_port_keeps_it_in_the_origin() -> None:
-    policy = build_policy(SecuritySettings(), bind_host="127.0.0.1", public_base_url="http://gw.example:8080/")
+    policy = build_policy(Settings(base_url="http://gw.example:8080/"))
     assert policy.origins.allows("http://gw.example:8080")
     assert not policy.origins.allows("http://gw.example")
 
 
 def test_cors_origins_are_also_allowed_origins() -> None:
-    policy = build_policy(SecuritySettings(cors_origins=["https://inspector.example"]), bind_host="127.0.0.1")
+    policy = build_policy(Settings(cors_origins=("https://inspector.example",)))
     assert policy.origins.allows("https://inspector.example")
     assert policy.cors.allows("https://inspector.example")
     assert not policy.cors.allows("http://localhost:3000")
@@ -145,13 +144,8 @@ def test_cors_origins_are_also_allowed_origins() -> None:
 
 @pytest.mark.parametrize("url", ["ftp://x", "https://", "http://x:99999/", "mcp.example.com"])
 def test_bad_public_base_url(url: str) -> None:
-    assert "public base URL" in problems(SecuritySettings(), public_base_url=url)
+    assert "public base URL" in problems(Settings(base_url=url))
 
 
 def test_a_bad_cors_origin_is_reported_once() -> None:
-    assert len(problems(SecuritySettings(cors_origins=["nonsense"])).splitlines()) == 1
-
-
-def test_split_env_list() -> None:
-    assert split_env_list(" a, b ,,c ") == ["a", "b", "c"]
-    assert split_env_list("") == []
+    assert len(problems(Settings(cors_origins=("nonsense",))).splitlines()) == 1

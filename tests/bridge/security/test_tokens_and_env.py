@@ -7,9 +7,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from starlette.datastructures import Headers
 
-from bridge.security import HeaderEnv, RefusedError, TokenFileError, TokenStore
+from bridge.http import Headers, HttpError
+from bridge.security import HeaderEnv, TokenFileError, TokenStore
 
 
 class Clock:
@@ -100,8 +100,8 @@ MAPPED = HeaderEnv.parse(["X-Jira-Token=JIRA_API_TOKEN", "X-Jira-Email=JIRA_USER
 
 
 def test_child_env_reads_mapped_headers_case_insensitively() -> None:
-    headers = Headers(raw=[(b"x-jira-token", b" tok "), (b"x-jira-email", b"me@example.com"), (b"x-other", b"no")])
-    assert MAPPED.child_env(headers) == {"JIRA_API_TOKEN": "tok", "JIRA_USERNAME": "me@example.com"}
+    headers = Headers([(b"x-jira-token", b" tok "), (b"x-jira-email", b"me@example.com"), (b"x-other", b"no")])
+    assert MAPPED.child_env(headers.text()) == {"JIRA_API_TOKEN": "tok", "JIRA_USERNAME": "me@example.com"}
     assert MAPPED.child_env({"X-JIRA-TOKEN": "t", "x-jira-email": "e"}) == {"JIRA_API_TOKEN": "t", "JIRA_USERNAME": "e"}
     assert MAPPED.header_names == ("X-Jira-Token", "X-Jira-Email")
 
@@ -116,34 +116,33 @@ def test_each_call_builds_a_fresh_environment() -> None:
 
 @pytest.mark.parametrize("headers", [{}, {"x-jira-token": "   ", "x-jira-email": "e"}])
 def test_missing_header_is_401_by_default(headers: dict[str, str]) -> None:
-    with pytest.raises(RefusedError) as caught:
+    with pytest.raises(HttpError) as caught:
         MAPPED.child_env({"x-jira-email": "secret-mail", **headers})
-    refusal = caught.value.refusal
-    assert refusal.status == 401
-    assert dict(refusal.headers)[b"www-authenticate"].startswith(b"Bearer ")
-    body = orjson.loads(refusal.body)
+    error = caught.value
+    assert (error.status, error.reason) == (401, "missing_header")
+    assert dict(error.headers)[b"www-authenticate"] == b'Bearer realm="mcp-bridge", error="invalid_request"'
+    body = orjson.loads(error.body)
     assert body["jsonrpc"] == "2.0" and body["id"] is None
     assert "X-Jira-Token" in body["error"]["message"] and "X-Jira-Email" not in body["error"]["message"]
-    assert b"secret-mail" not in refusal.body and "secret-mail" not in str(caught.value)
-    response = refusal.as_response()
-    assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer ")
+    assert b"secret-mail" not in error.body and "secret-mail" not in str(error)
 
 
 def test_missing_header_policies() -> None:
     lenient = HeaderEnv.parse(["X-Jira-Token=JIRA_API_TOKEN"], "allow")
     assert lenient.environment({"JIRA_API_TOKEN": "operator", "HOME_DIR": "/x"}, {}) == {"HOME_DIR": "/x"}
     strict = HeaderEnv.parse(["X-Jira-Token=JIRA_API_TOKEN", "X-B=B"], "400")
-    with pytest.raises(RefusedError) as caught:
+    with pytest.raises(HttpError) as caught:
         strict.child_env({})
-    assert caught.value.refusal.status == 400
-    assert "headers X-Jira-Token, X-B" in orjson.loads(caught.value.refusal.body)["error"]["message"]
+    assert (caught.value.status, caught.value.reason) == (400, "missing_header")
+    assert not caught.value.headers
+    assert "headers X-Jira-Token, X-B" in orjson.loads(caught.value.body)["error"]["message"]
 
 
 def test_value_with_nul_is_refused_without_echo() -> None:
-    with pytest.raises(RefusedError) as caught:
+    with pytest.raises(HttpError) as caught:
         MAPPED.child_env({"x-jira-token": "abc\x00secret", "x-jira-email": "e"})
-    assert caught.value.refusal.status == 400
-    assert b"secret" not in caught.value.refusal.body
+    assert caught.value.status == 400
+    assert b"secret" not in caught.value.body
 
 
 def test_no_mapping_means_nothing_read_and_base_untouched() -> None:

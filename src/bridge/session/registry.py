@@ -1,0 +1,152 @@
+"""All sessions of the bridge: their children's environment, the limit on their number, lookup, shutdown.
+
+The registry owns each session's lifetime: it starts the session's task in its own task group and,
+when that task ends however it ends, forgets the session (`try/finally`). A session therefore
+needs no way back to the registry, and a lookup never finds a session that has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from bridge.child import Child
+from bridge.config import Settings
+from bridge.memory import trim_heap_while_running
+from bridge.metrics import BridgeMetrics
+from bridge.observability import session_context
+from bridge.pool import ChildPool
+from bridge.security import HeaderEnv
+from bridge.session.session import Session
+from bridge.streams import Destination
+
+log = logging.getLogger("bridge.registry")
+
+D = TypeVar("D", bound=Destination)
+
+
+class Unavailable(Exception):
+    """No new session now: at max sessions or shutting down (503 + Retry-After)."""
+
+
+class Registry:
+    """The live sessions, by id once published."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        task_group: TaskGroup,
+        metrics: BridgeMetrics,
+        header_env: HeaderEnv,
+        base_env: Mapping[str, str],
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.header_env = header_env
+        self.base_env = dict(base_env)  # the bridge's environment as every child gets it, made once
+        self._tg = task_group
+        self._published: dict[str, Session[Any]] = {}
+        self._live: set[Session[Any]] = set()  # started and not yet finished (published or not)
+        self._starting = 0  # sessions whose child is being started: they count toward the limit
+        self.accepting = True
+        self._all_done = anyio.Event()
+        # Children made ahead only when they all look alike: never with per-session header values.
+        self.pool = (
+            ChildPool(settings.prespawn, self._spawn_base, settings.kill_grace)
+            if settings.prespawn and not header_env
+            else None
+        )
+
+    async def start(self) -> None:
+        self._tg.start_soon(trim_heap_while_running, self.metrics.traffic)
+        if self.pool is not None:
+            await self._tg.start(self.pool.run)
+
+    async def spawn_child(self, env: Mapping[str, str]) -> Child:
+        """Start one child (counted; a failure is counted and raised as OSError)."""
+        try:
+            child = await Child.spawn(self.settings.command, env, self.settings.cwd)
+        except OSError:
+            self.metrics.spawn_failures.inc()
+            raise
+        self.metrics.children_spawned.inc()
+        return child
+
+    async def _spawn_base(self) -> Child:
+        return await self.spawn_child(self.base_env)
+
+    async def open(
+        self, label: str, default: Callable[[], D], headers: Mapping[str, str], credential: str | None = None
+    ) -> Session[D]:
+        """Start a session and its child; `Unavailable` at the limit or during shutdown.
+
+        `default` makes the destination for the child's messages no request claims. Mapped
+        request `headers` become the child's variables (an `HttpError` when one is missing).
+        """
+        if not self.accepting or len(self._live) + self._starting >= self.settings.max_sessions:
+            raise Unavailable("at max sessions" if self.accepting else "shutting down")
+        env: Mapping[str, str] = (
+            self.header_env.environment(self.base_env, headers) if self.header_env else self.base_env
+        )
+        session = Session(label, default(), self.settings, self.metrics, env, credential)
+        self._starting += 1
+        try:
+            with session_context(session.tag):
+                child = await self.pool.take() if self.pool is not None else None
+                if child is None:
+                    child = await self.spawn_child(env)
+        finally:
+            self._starting -= 1
+        self._live.add(session)
+        await self._tg.start(self._run, session, child)
+        return session
+
+    async def _run(self, session: Session[Any], child: Child, *, task_status: TaskStatus[None]) -> None:
+        self.metrics.session_opened(session.label)
+        try:
+            await session.run(child, task_status=task_status)
+        finally:
+            self._published.pop(session.id, None)
+            self._live.discard(session)
+            self.metrics.session_closed(session.label)
+            if not self._live and not self.accepting:
+                self._all_done.set()
+
+    def publish(self, session: Session[D]) -> str:
+        """Make the session reachable by its id (for Streamable HTTP: once the child answered)."""
+        if not session.ended.is_set():
+            self._published[session.id] = session
+            with session_context(session.tag):
+                log.info("session %s started (%s)", session.id, session.label)
+        return session.id
+
+    def get(self, session_id: str, label: str, credential: str | None) -> Session[Any] | None:
+        """The live session of that id and transport, if the caller holds the credential that made it.
+
+        Another credential gets None, as for an unknown id: it may not even learn the session exists.
+        """
+        session = self._published.get(session_id)
+        if session is None or session.ended.is_set() or session.label != label or session.credential != credential:
+            return None
+        return session
+
+    @property
+    def count(self) -> int:
+        return len(self._live)
+
+    async def shutdown(self, grace: float) -> None:
+        """Refuse new sessions, let in-flight requests finish within `grace`, end every session."""
+        self.accepting = False
+        if not self._live:
+            self._all_done.set()
+        with anyio.move_on_after(grace):
+            for session in list(self._live):
+                await session.wait_quiet()
+        for session in list(self._live):
+            session.end("bridge shutdown")
+        with anyio.move_on_after(3 * self.settings.kill_grace + 5.0):
+            await self._all_done.wait()
