@@ -186,6 +186,7 @@ async def phase_round_trips(roster: Roster, plan: Plan) -> None:
     for target in roster.turn(0):
         values = samples[target.name]
         target.figures["rtt_p50_us"] = median(values) * 1e6
+        target.figures["rtt_p95_us"] = percentile(values, 95) * 1e6
         target.figures["rtt_p99_us"] = percentile(values, 99) * 1e6
 
 

@@ -1,4 +1,8 @@
-"""The results as a table (figure, floor, SSE, ratio, Streamable, ratio) and the judged targets."""
+"""The results as a table (figure, floor, SSE, ratio, Streamable, ratio) and the judged targets.
+
+With a `--baseline` run, the table also shows the baseline's columns (`sse@base`, ...) and
+`comparisons` gives the current/baseline ratio of the figures a change of the bridge's core moves.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("session setup p50, --prespawn (ms)", "prespawn_setup_p50_ms"),
     ("session setup p95, --prespawn (ms)", "prespawn_setup_p95_ms"),
     ("round trip p50 (µs)", "rtt_p50_us"),
+    ("round trip p95 (µs)", "rtt_p95_us"),
     ("round trip p99 (µs)", "rtt_p99_us"),
     ("throughput, 1 session (calls/s)", "tput_1_per_s"),
     ("throughput, 8 sessions (calls/s)", "tput_8_per_s"),
@@ -34,6 +39,13 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("get-jira-issue p95 (ms) [floor: direct]", "jira_p95_ms"),
 )
 COLUMNS = ("floor", "sse", "streamable")
+TITLES = {"floor": "floor", "sse": "SSE", "streamable": "Streamable"}
+# The figures compared with a baseline, per transport: (name, key).
+COMPARED: tuple[tuple[str, str], ...] = (
+    ("bridge CPU per echo call, µs", "cpu_server_8_us_per_call"),
+    ("round trip p50, µs", "rtt_p50_us"),
+    ("round trip p95, µs", "rtt_p95_us"),
+)
 
 
 def _number(value: float | None) -> str:
@@ -52,12 +64,19 @@ def _ratio(value: float | None, floor: float | None) -> str:
     return f"{value / floor:.2f}x"
 
 
+def _title(column: str) -> str:
+    name, at, rest = column.partition("@")
+    return TITLES.get(name, name) + at + rest
+
+
 def table(results: Mapping[str, Figures]) -> str:
+    """One row per figure; any further column (a baseline's, e.g. `sse@base`) after the ratios."""
     floor = results.get("floor", {})
-    header = ("figure", "floor", "SSE", "ratio", "Streamable", "ratio")
+    extra = [column for column in results if column not in COLUMNS and results[column]]
+    header = ("figure", "floor", "SSE", "ratio", "Streamable", "ratio", *map(_title, extra))
     rows = [header]
     for label, key in ROWS:
-        values = [results.get(column, {}).get(key) for column in COLUMNS]
+        values = [results.get(column, {}).get(key) for column in (*COLUMNS, *extra)]
         if all(v is None for v in values):
             continue
         base = floor.get(key)
@@ -70,6 +89,7 @@ def table(results: Mapping[str, Figures]) -> str:
                 _ratio(sse, base),
                 _number(streamable),
                 _ratio(streamable, base),
+                *map(_number, values[len(COLUMNS) :]),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -126,4 +146,38 @@ def checks(results: Mapping[str, Figures]) -> list[Check]:
             "jira_p50_ms",
             1.1 * jira if jira is not None else None,
         )
+    return found
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One figure of the current tree against the same figure of the baseline, from one run."""
+
+    name: str
+    current: float | None
+    baseline: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.current is None or not self.baseline:
+            return None
+        return self.current / self.baseline
+
+    def line(self) -> str:
+        ratio = "-" if self.ratio is None else f"{self.ratio:.2f}x"
+        return (
+            f"RATIO {self.name}: {ratio} "
+            f"(current {_number(self.current)} / baseline {_number(self.baseline)})"
+        )
+
+
+def comparisons(results: Mapping[str, Figures], suffix: str) -> list[Comparison]:
+    """Current/baseline for the `COMPARED` figures of every transport measured on either side."""
+    found: list[Comparison] = []
+    for column in ("sse", "streamable"):
+        current, baseline = results.get(column, {}), results.get(column + suffix, {})
+        if not current and not baseline:
+            continue
+        for name, key in COMPARED:
+            found.append(Comparison(f"{TITLES[column]} {name}", current.get(key), baseline.get(key)))
     return found

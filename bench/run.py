@@ -1,8 +1,16 @@
-"""`make bench` / `python -m bench.run [--quick]`: the floor, legacy SSE and Streamable HTTP, in one run.
+"""`make bench` / `python -m bench.run [--quick] [--baseline REF]`: the floor, legacy SSE and Streamable HTTP.
 
 Each part runs on its own (a fresh bridge per transport) and is bounded in time; a part that cannot
 run yet (no `bridge run`, no stdio server) is reported as such and the rest still runs. Prints the
 table and the judged targets; writes everything as JSON to bench/results/latest.json.
+
+`--baseline REF` (or BENCH_BASELINE=REF, e.g. HEAD or a commit) also runs the bridge as it was at
+REF: `git archive REF src` into a temporary directory (removed at the end), started by the same
+console script with PYTHONPATH=<dir>/src, on the same echo child. Its targets (`sse@base`,
+`streamable@base`) are measured in the same interleaved run and plan as the current ones, and the
+report adds RATIO lines (current / baseline) for the bridge CPU per echo call and the round trip
+p50/p95 of each transport. A baseline bridge that cannot run (no such option, no `bridge run`) is
+reported as such; the rest still runs. The --prespawn and workload parts run for the current tree only.
 """
 
 from __future__ import annotations
@@ -24,9 +32,10 @@ from typing import Any, TypeVar
 import anyio
 
 from bench import report
-from bench.bridge_proc import HOST, Bridge, Unavailable, bridge_options, running_bridge
+from bench.baseline import SUFFIX, Build, extracted, resolve
+from bench.bridge_proc import HOST, Bridge, Unavailable, running_bridge
 from bench.clients import PipeSession, SseSession, StreamableSession
-from bench.measure import OpenSession, Plan, Roster, Target, measure_all, progress
+from bench.measure import OpenSession, Plan, Roster, Target, measure_all
 from bench.workload import TOOL, measure_jira, running_sandbox, server_argv
 
 HERE = Path(__file__).resolve().parent
@@ -55,15 +64,18 @@ class Outcome:
             print(f"  FAILED: {_describe(exc)}", file=sys.stderr, flush=True)
             traceback.print_exception(exc, file=sys.stderr)
 
-    def cannot_run(self, part: str, why: Unavailable) -> None:
-        self.unavailable.append(f"{part}: cannot run yet: {why}")
-        print(f"  {part}: cannot run yet: {why}", file=sys.stderr, flush=True)
+    def cannot_run(self, part: str, why: Unavailable, yet: bool = True) -> None:
+        line = f"{part}: cannot run{' yet' if yet else ''}: {why}"
+        self.unavailable.append(line)
+        print(f"  {line}", file=sys.stderr, flush=True)
 
     def collect(self, roster: Roster, columns: Mapping[str, tuple[str, str]]) -> None:
         """Figures of every target into its column (with the target's prefix); failures noted."""
         for target in roster.turn(0, setup_only=True):
             column, prefix = columns[target.name]
-            self.results[column].update({prefix + key: value for key, value in target.figures.items()})
+            self.results.setdefault(column, {}).update(
+                {prefix + key: value for key, value in target.figures.items()}
+            )
         for name, why in roster.failed.items():
             self.failed.append(f"{name}: {why}")
 
@@ -103,6 +115,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--bridge-option", action="append", default=[], help="extra option for `bridge run`")
     parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        default=os.environ.get("BENCH_BASELINE") or None,
+        help="also measure the bridge as it was at this git ref (e.g. HEAD), interleaved; "
+        "report current/baseline ratios (default: $BENCH_BASELINE)",
+    )
+    parser.add_argument(
         "--json", type=Path, default=HERE / "results" / "latest.json", help="where to write JSON"
     )
     args = parser.parse_args(argv)
@@ -112,6 +131,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--prespawn must be between 1 and 64")
     if args.jira_calls is not None and not 1 <= args.jira_calls <= 1000:
         parser.error("--jira-calls must be between 1 and 1000")
+    if args.baseline is not None:
+        try:
+            resolve(args.baseline)
+        except ValueError as exc:
+            parser.error(f"--baseline: {exc}")
     return args
 
 
@@ -128,28 +152,12 @@ class Bench:
         self.logs = args.json.parent / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.outcome = Outcome()
-        self.bridge_flags: set[str] | None = None
-        self.bridge_problem: Unavailable | None = None
-        self.bridge_checked = False
+        self.current = Build("current tree")
+        self.baseline: Build | None = None  # set by run() when --baseline is given and unpacked
 
     def limit(self, targets: int) -> float:
         """A generous bound for one interleaved run (never reached unless something hangs)."""
         return 60.0 + targets * (60.0 + 3 * self.plan.seconds * len(self.plan.concurrency))
-
-    def check_bridge(self) -> set[str] | None:
-        """The options of `bridge run --help`, asked once (None: no help printed, options unknown)."""
-        if self.bridge_problem is not None:
-            raise self.bridge_problem
-        if not self.bridge_checked:
-            try:
-                self.bridge_flags = bridge_options()
-            except Unavailable as exc:
-                self.bridge_problem = exc
-                raise
-            self.bridge_checked = True
-            if self.bridge_flags is None:
-                progress("`bridge run --help` printed no help; options unknown, trying anyway")
-        return self.bridge_flags
 
     def start_bridge(
         self,
@@ -158,16 +166,18 @@ class Bench:
         child_argv: list[str],
         options: list[str],
         env: Mapping[str, str] | None = None,
+        build: Build | None = None,
     ) -> Bridge | None:
-        """A bridge kept running until `stack` closes, or None (noted) when it cannot run yet."""
+        """A bridge of `build` (default: the current tree) kept running until `stack` closes,
+        or None (noted) when it cannot run (yet): no `bridge run`, an option it lacks, no start."""
+        build = build or self.current
+        every = [*self.args.bridge_option, *options]
         try:
-            self.check_bridge()
+            build.require(every)
             log = self.logs / f"bridge-{label}.log"
-            return stack.enter_context(
-                running_bridge(child_argv, log, [*self.args.bridge_option, *options], env)
-            )
+            return stack.enter_context(running_bridge(child_argv, log, every, {**build.env, **(env or {})}))
         except Unavailable as exc:
-            self.outcome.cannot_run(f"bridge, {label}", exc)
+            self.outcome.cannot_run(f"bridge, {label}", exc, yet=build is self.current)
             return None
 
     def echo(self) -> None:
@@ -179,9 +189,19 @@ class Bench:
             columns["floor"] = ("floor", "")
         with contextlib.ExitStack() as stack:
             for transport in TRANSPORTS:
-                if transport in self.parts and (bridge := self.start_bridge(stack, transport, ECHO_ARGV, [])):
+                if transport not in self.parts:
+                    continue
+                if bridge := self.start_bridge(stack, transport, ECHO_ARGV, []):
                     targets.append(Target(transport, opener(transport, bridge.port), bridge.pid))
                     columns[transport] = (transport, "")
+                # Right after its current counterpart: their load runs, one target at a time, are adjacent.
+                base = self.baseline
+                if base and (
+                    bridge := self.start_bridge(stack, f"{transport}-base", ECHO_ARGV, [], None, base)
+                ):
+                    name = transport + SUFFIX
+                    targets.append(Target(name, opener(transport, bridge.port), bridge.pid))
+                    columns[name] = (name, "")
             if "prespawn" in self.parts:
                 self.add_prespawn(stack, targets, columns)
             if not targets:
@@ -196,7 +216,7 @@ class Bench:
         self, stack: contextlib.ExitStack, targets: list[Target], columns: dict[str, tuple[str, str]]
     ) -> None:
         try:
-            flags = self.check_bridge()
+            flags = self.current.check()
         except Unavailable as exc:
             self.outcome.cannot_run("bridge --prespawn", exc)
             return
@@ -226,12 +246,26 @@ class Bench:
 
     def run(self) -> int:
         started = time.monotonic()
-        if self.parts - {"workload"}:
-            self.outcome.attempt("echo: floor over pipes, SSE, Streamable HTTP", self.echo)
+        with contextlib.ExitStack() as stack:
+            if self.args.baseline is not None and self.parts & set(TRANSPORTS):
+                self.outcome.attempt(f"baseline {self.args.baseline}", lambda: self.unpack(stack))
+            if self.parts - {"workload"}:
+                self.outcome.attempt("echo: floor over pipes, SSE, Streamable HTTP", self.echo)
         if "workload" in self.parts:
             self.outcome.attempt(f"{TOOL}: direct and through the bridge", self.workload)
         self.finish(time.monotonic() - started)
         return 1 if self.outcome.failed else 0
+
+    def unpack(self, stack: contextlib.ExitStack) -> None:
+        """The baseline's source into a temporary directory (removed when `stack` closes), checked."""
+        assert self.args.baseline is not None
+        try:
+            build = stack.enter_context(extracted(self.args.baseline))
+            build.check()
+        except Unavailable as exc:
+            self.outcome.cannot_run(f"bridge, baseline {self.args.baseline}", exc, yet=False)
+            return
+        self.baseline = build
 
     def finish(self, elapsed: float) -> None:
         outcome = self.outcome
@@ -241,6 +275,14 @@ class Bench:
         print()
         for check in found:
             print(check.line())
+        compared = report.comparisons(outcome.results, SUFFIX) if self.baseline else []
+        if compared:
+            print(f"current / {self.baseline.title if self.baseline else ''}, same run, interleaved:")
+        for comparison in compared:
+            print(comparison.line())
+        for build in (self.current, self.baseline):
+            if build is not None and build.source is not None:
+                print(f"bridge source, {build.title}: {build.source}")
         for line in outcome.unavailable + [f"FAILED {line}" for line in outcome.failed]:
             print(line)
         document = {
@@ -252,17 +294,36 @@ class Bench:
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),
                 "loadavg": os.getloadavg(),
-                "bridge_options": sorted(self.bridge_flags or ()),
+                "bridge_options": sorted(self.current.flags or ()),
+                "bridge_source": str(self.current.source) if self.current.source else None,
                 "echo_argv": ECHO_ARGV,
+                "baseline": self.baseline_meta(),
             },
             "results": outcome.results,
             "checks": [{"name": c.name, "value": c.value, "limit": c.limit, "ok": c.ok} for c in found],
+            "baseline_ratios": [
+                {"name": c.name, "current": c.current, "baseline": c.baseline, "ratio": c.ratio}
+                for c in compared
+            ],
             "unavailable": outcome.unavailable,
             "failed": outcome.failed,
         }
         self.args.json.parent.mkdir(parents=True, exist_ok=True)
         self.args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"\nJSON: {self.args.json}   ({elapsed:.0f} s)")
+
+    def baseline_meta(self) -> dict[str, Any] | None:
+        if self.args.baseline is None:
+            return None
+        build = self.baseline
+        return {
+            "ref": self.args.baseline,
+            "commit": resolve(self.args.baseline)[0],
+            "subject": build.subject if build else None,
+            "title": build.title if build else None,
+            "bridge_source": str(build.source) if build and build.source else None,
+            "bridge_options": sorted(build.flags or ()) if build else [],
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
