@@ -133,7 +133,9 @@ class Child:
         """
         stdin = self.process.stdin
         try:
-            if sum(map(len, lines)) < SMALL_WRITE:  # one write (one system call) beats a copy here
+            if len(lines) == 1 and len(lines[0]) < SMALL_WRITE:  # one write (one system call) beats a copy
+                await stdin.send(lines[0] + b"\n")
+            elif sum(map(len, lines)) < SMALL_WRITE:
                 await stdin.send(b"\n".join((*lines, b"")))
             else:
                 for data in lines:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeGuard
 
 import msgspec
 import orjson
@@ -105,20 +105,34 @@ def locate_id(data: bytes, expected: object) -> IdSpan | None:
     None when no top-level id with that value is found (the caller then re-encodes the message).
     """
     match = _ID_FIRST.match(data)
-    if match is not None and (data.find(b'"id"', match.end(1)) != -1 or data.find(b"\\u", match.end(1)) != -1):
-        # Maybe a duplicate `id` later (perhaps spelled with an escape): a parser keeps the last,
-        # so the id-last pattern or the scan decides.
-        match = None
+    if match is not None:
+        after = match.end(1)
+        if data.find(b'"id"', after) != -1 or data.find(b"\\u", after) != -1:
+            # Maybe a duplicate `id` later (perhaps spelled with an escape): a parser keeps the
+            # last, so the id-last pattern or the scan decides.
+            match = None
     if match is None:
         match = _ID_LAST.search(data, max(0, len(data) - _TAIL))
     if match is not None:
-        value = _value_at(data, match.start(1), match.end(1))
-        if value is not None and type(value) is type(expected) and value == expected:
-            return IdSpan(value, match.start(1), match.end(1))
+        start, end = match.span(1)
+        if _written_at(expected, data, start, end):
+            return IdSpan(expected, start, end)
     span = _scan_for_id(data)
     if span is not None and type(span.value) is type(expected) and span.value == expected:
         return span
     return None
+
+
+def _written_at(expected: object, data: bytes, start: int, end: int) -> TypeGuard[int | str]:
+    """Whether `data[start:end]` is the id `expected` (type-exact), without decoding in the common case."""
+    if type(expected) is int:
+        return data[start:end] == b"%d" % expected
+    if type(expected) is not str or data[start] != _QUOTE:
+        return False
+    text = data[start:end]
+    if b"\\" not in text:
+        return text[1:-1] == expected.encode()
+    return bool(loads(text) == expected)
 
 
 def peek_id(data: bytes) -> int | str | None:
@@ -178,9 +192,12 @@ def _scan_for_id(data: bytes) -> IdSpan | None:
 
 
 def replace_id(data: bytes, span: IdSpan, new_id: object) -> bytes:
-    """`data` with the id at `span` replaced by `new_id` (one copy of the bytes)."""
+    """`data` with the id at `span` replaced by `new_id` (one copy of a large message)."""
+    written = b"%d" % new_id if type(new_id) is int else dumps(new_id)
+    if len(data) < LARGE_LINE:
+        return data[: span.start] + written + data[span.end :]
     view = memoryview(data)
-    return b"".join((view[: span.start], dumps(new_id), view[span.end :]))
+    return b"".join((view[: span.start], written, view[span.end :]))
 
 
 def split_array(data: bytes) -> list[bytes]:

@@ -84,17 +84,19 @@ class Headers:
     __slots__ = ("_values",)
     _KEY: Final = "bridge.headers"
 
-    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
-        values: dict[bytes, bytes] = {}
-        for name, value in raw:
-            values[name] = values[name] + b"," + value if name in values else value
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        values = dict(raw)
+        if len(values) != len(raw):  # a repeated name: join its lines, in order
+            values = {}
+            for name, value in raw:
+                values[name] = values[name] + b"," + value if name in values else value
         self._values = values
 
     @classmethod
     def of(cls, scope: Scope) -> Headers:
         found: Headers | None = scope.get(cls._KEY)
         if found is None:
-            found = scope[cls._KEY] = cls(scope["headers"])
+            found = scope[cls._KEY] = cls(list(scope["headers"]))
         return found
 
     def get(self, name: bytes, default: bytes | None = None) -> bytes | None:

@@ -16,7 +16,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 TRANSPORTS = ("sse", "streamable")
-DIRECTIONS = ("client_to_child", "child_to_client")
 
 # The methods a client may call on a server, per the MCP specification (2024-11-05 to 2025-11-25).
 KNOWN_METHODS = frozenset(

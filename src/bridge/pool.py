@@ -33,10 +33,6 @@ class ChildPool:
         self._ready: collections.deque[Child] = collections.deque()
         self._wanted = anyio.Event()
 
-    @property
-    def ready(self) -> int:
-        return len(self._ready)
-
     async def take(self) -> Child | None:
         """A started child that is still running, or None when none is ready."""
         self._wanted.set()

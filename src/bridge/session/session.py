@@ -50,9 +50,7 @@ class ChildNotReading(Exception):
 
 def one_line(raw: bytes) -> bytes:
     """A JSON text as one line: raw newlines in JSON are whitespace, so spaces do the same job."""
-    if b"\n" in raw or b"\r" in raw:
-        return raw.replace(b"\n", b" ").replace(b"\r", b" ")
-    return raw
+    return raw.replace(b"\n", b" ").replace(b"\r", b" ")
 
 
 class Session(Generic[D]):
@@ -222,7 +220,8 @@ class Session(Generic[D]):
             raise SessionEnded(self.end_reason)
         now = self.last_activity = time.monotonic()
         method = message.get("method")
-        raw = one_line(raw)
+        if b"\n" in raw or b"\r" in raw:
+            raw = one_line(raw)
         if type(method) is str and "id" in message:
             await self._submit_request(message, method, raw, dest, now)
         elif method == jsonrpc.CANCELLED:
@@ -271,7 +270,7 @@ class Session(Generic[D]):
                 self.end("child stdin closed")
                 return
             traffic.messages_in += len(batch)
-            traffic.bytes_in += sum(map(len, batch))
+            traffic.bytes_in += sum(map(len, batch)) if len(batch) > 1 else len(batch[0])
 
     # ----- child → client --------------------------------------------------------------------
 

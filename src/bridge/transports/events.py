@@ -100,12 +100,8 @@ async def _pump(
 ) -> bool:
     """The write loop of `stream_events`; True when it completed the response itself."""
     while finals > 0:
-        item: tuple[bytes, bool, int] | None = None
-        timed_out = True
-        with anyio.move_on_after(keepalive):
-            item = await outbox.get()
-            timed_out = False
-        if timed_out:
+        item = await outbox.get(keepalive)
+        if outbox.timed_out:
             if not watched and await _peer_left(receive):
                 return False
             await write(send, pending + KEEPALIVE)
