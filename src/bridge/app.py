@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge import jsonrpc
 from bridge.config import Settings
-from bridge.health import Health, Metrics, Ready
+from bridge.health import Drain, Health, Metrics, Ready, serve_agent
 from bridge.http import respond
 from bridge.metrics import BridgeMetrics
 from bridge.security import SecurityMiddleware, SecurityPolicy
@@ -80,6 +80,7 @@ def build_app(settings: Settings, registry: Registry, policy: SecurityPolicy) ->
             Route("/healthz", Health()),
             Route("/health", Health()),
             Route("/readyz", Ready(registry, settings.ready_timeout)),
+            Route("/drainz", Drain(registry)),
             Route("/metrics", Metrics(metrics)),
         ],
         redirect_slashes=False,
@@ -127,19 +128,39 @@ async def serve(settings: Settings, policy: SecurityPolicy) -> None:
         shown = f"[{host}]" if ":" in host else host
         log.info("bridge listening on http://%s:%d (command: %s)", shown, port, settings.command[0])
         log.info("%s; prespawn: %d", policy.describe(), registry.pool.size if registry.pool else 0)
-        await tg.start(_stop_on_signal, registry, server, settings.shutdown_grace)
+        if settings.agent_port:
+            await tg.start(serve_agent, registry, settings.host, settings.agent_port)
+        await tg.start(_stop_on_signal, registry, server, settings)
         await server.serve(sockets=[sock])
         tg.cancel_scope.cancel()
     log.info("bridge stopped")
 
 
 async def _stop_on_signal(
-    registry: Registry, server: uvicorn.Server, grace: float, *, task_status: TaskStatus[None]
+    registry: Registry, server: uvicorn.Server, settings: Settings, *, task_status: TaskStatus[None]
 ) -> None:
+    """The first SIGTERM/SIGINT drains (busy sessions go on up to `--drain-timeout`), then in-flight
+    requests get `--shutdown-grace`, then every session ends; a second signal skips to the end."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         task_status.started()
         async for signum in signals:
-            log.info("%s: shutting down (in-flight requests get up to %gs)", signal.Signals(signum).name, grace)
+            log.info("%s: shutting down: draining (up to %gs), then in-flight requests get up to %gs; a second signal "
+                     "ends at once", signal.Signals(signum).name, settings.drain_timeout, settings.shutdown_grace)
             break
-        await registry.shutdown(grace)
+        hurry = anyio.CancelScope()
+
+        async def on_second_signal() -> None:
+            async for again in signals:
+                log.info("%s again: ending every session now", signal.Signals(again).name)
+                hurry.cancel()
+                return
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(on_second_signal)
+            with hurry:
+                await registry.drain(settings.drain_timeout)
+                await registry.shutdown(settings.shutdown_grace)
+            if hurry.cancel_called:
+                await registry.shutdown(0)
+            tg.cancel_scope.cancel()
         server.should_exit = True

@@ -8,6 +8,8 @@ declared exactly once. `validate` gives the checks the types alone cannot expres
 from __future__ import annotations
 
 import dataclasses
+import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +37,12 @@ class Settings:
     max_line_size: int = _opt(64 * 1024 * 1024, "Maximum child stdout line, bytes.", min=1)
     idle_timeout: float = _opt(600.0, "Seconds without a message before a session ends.", min=0.01)
     request_timeout: float = _opt(300.0, "Seconds a request may wait for the child's answer.", min=0.01)
+    replica_id: str = _opt("", "This replica's name, the prefix of its session ids ([A-Za-z0-9-]{1,63}; "
+                           "default: the host name).")
+    drain_timeout: float = _opt(120.0, "Seconds existing sessions may go on after SIGTERM (a rolling update's "
+                                "drain); a second signal ends at once.", min=0.0)
+    drain_idle: float = _opt(10.0, "During a drain, seconds a session may sit idle before it ends.", min=0.01)
+    agent_port: int = _opt(0, "TCP port of an HAProxy agent check answering up/drain (0: none).", min=0, max=65535)
     shutdown_grace: float = _opt(10.0, "Seconds in-flight requests may finish at shutdown.", min=0.0)
     kill_grace: float = _opt(2.0, "Seconds between ending steps: stdin closed, SIGTERM, SIGKILL.", min=0.0)
     keepalive: float = _opt(15.0, "Seconds between SSE keep-alive comments.", min=0.01)
@@ -73,6 +81,11 @@ class Settings:
     log_format: LogFormat = _opt("text", "Log format.", choices=("text", "json"))  # noqa: RUF009
     command: tuple[str, ...] = field(default=(), metadata={"argument": True})
 
+    @property
+    def replica(self) -> str:
+        """This replica's name: `replica_id`, else the host name made fit for one."""
+        return self.replica_id or default_replica_id()
+
     def child_env(self, base: dict[str, str]) -> dict[str, str]:
         """The environment a child starts with: the bridge's own (with --pass-env) plus --env pairs."""
         env = dict(base) if self.pass_env else {}
@@ -80,6 +93,15 @@ class Settings:
             key, _, value = pair.partition("=")
             env[key] = value
         return env
+
+
+REPLICA_ID = re.compile(r"[A-Za-z0-9-]{1,63}")
+
+
+def default_replica_id() -> str:
+    """The host name's first label, with what a replica id cannot hold made `-`."""
+    name = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0])[:63]
+    return name or "bridge"
 
 
 class ConfigError(ValueError):
@@ -110,6 +132,8 @@ def validate(settings: Settings) -> Settings:
             raise ConfigError("env", f"{pair.split('=')[0]!r}: expected K=V")
     if settings.cwd is not None and not settings.cwd.is_dir():
         raise ConfigError("cwd", f"{str(settings.cwd)!r} is not a directory")
+    if settings.replica_id and not REPLICA_ID.fullmatch(settings.replica_id):
+        raise ConfigError("replica_id", f"{settings.replica_id!r}: 1 to 63 letters, digits or '-'")
     if not settings.command:
         raise ConfigError("command", "give the child command after '--', e.g. bridge run -- mcp-server")
     return settings

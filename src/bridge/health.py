@@ -1,4 +1,12 @@
-"""The probe endpoints: `/healthz` (and `/health`), `/readyz` and `/metrics`, as raw ASGI callables.
+"""The probe endpoints: `/healthz` (and `/health`), `/readyz`, `/drainz` and `/metrics`, as raw ASGI
+callables, and the HAProxy agent check.
+
+Which probe for whom: an orchestrator's liveness probe asks `/healthz`; its readiness probe
+`/readyz` (not ready while draining, so no new session is routed here); a balancer's health check
+asks `/drainz`, which stays 200 while the process serves and says "draining" as Envoy reads it
+(`x-envoy-degraded: true`: no new sessions, sticky ones still arrive), or, for HAProxy, the agent
+port (`--agent-port`) answers `drain`. A balancer must not check `/readyz`: a replica that fails
+it loses its sticky sessions too.
 
 Liveness says only that the process serves. Readiness says a session could start now: the bridge
 is not draining, and a probe child, started with the environment every child gets, answers
@@ -9,10 +17,13 @@ sessions: they are not counted in the session or child metrics.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 import anyio
+import anyio.abc
+from anyio.abc import TaskStatus
 
 from bridge import codec, http
 from bridge.child import Child
@@ -35,6 +46,34 @@ class Health:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await http.respond(send, 200, b'{"status":"ok"}')
+
+
+class Drain:
+    """For balancers: 200 `{"status":"serving"}`, or while draining 200 `{"status":"draining"}`
+    with `x-envoy-degraded: true`."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.registry.draining:
+            await http.respond(send, 200, b'{"status":"draining"}', [(b"x-envoy-degraded", b"true")])
+        else:
+            await http.respond(send, 200, b'{"status":"serving"}')
+
+
+async def serve_agent(registry: Registry, host: str, port: int, *, task_status: TaskStatus[None]) -> None:
+    """HAProxy's agent check: each connection gets one line, `ready up` or `drain`, then closes."""
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
+    log.info("HAProxy agent check on %s:%d", host, port)
+    task_status.started()
+
+    async def answer(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            with anyio.move_on_after(5), contextlib.suppress(OSError, anyio.BrokenResourceError):
+                await stream.send(b"drain\n" if registry.draining else b"ready up\n")
+
+    await listener.serve(answer)
 
 
 class Ready:

@@ -100,6 +100,10 @@ class BridgeMetrics:
         self.resume_gaps = Counter(
             "bridge_resume_gaps", "Resumes that asked for events already evicted", registry=r
         )
+        self.version_tolerated = Counter(
+            "bridge_protocol_version_tolerated", "Sessions whose client sent another MCP-Protocol-Version "
+            "than the one negotiated (taken as the negotiated one)", registry=r)
+        self.draining = Gauge("bridge_draining", "1 while the bridge drains (takes no new session)", registry=r)
         for transport in TRANSPORTS:
             self.sessions_active.labels(transport)
             self.sessions_total.labels(transport)

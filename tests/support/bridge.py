@@ -20,10 +20,13 @@ def run_bridge(
     """`bridge run --host 127.0.0.1 --port P [options] -- child_argv`, ready when /healthz answers.
 
     `Started.url` is the base URL (http://127.0.0.1:P). On exit the bridge gets SIGTERM; with
-    `check_no_children` the test fails if any child of the bridge outlived its session.
+    `check_no_children` the test fails if any child of the bridge outlived its session. SIGTERM
+    shuts down without a drain (`--drain-timeout 0`) unless the test gives its own drain timeout.
     """
     port = free_port()
-    argv = [script("bridge"), "run", "--host", "127.0.0.1", "--port", str(port), *options, "--", *child_argv]
+    drain = () if any(o.startswith("--drain-timeout") for o in options) else ("--drain-timeout", "0")
+    argv = [script("bridge"), "run", "--host", "127.0.0.1", "--port", str(port), *drain, *options, "--",
+            *child_argv]
     with start_server(argv, f"http://127.0.0.1:{port}/healthz", log_path, env=env) as started:
         started.url = f"http://127.0.0.1:{port}"
         yield started

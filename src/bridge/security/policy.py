@@ -27,7 +27,7 @@ from bridge.security.tokens import TokenFileError, TokenStore, check_token
 # Probes answer orchestrators and monitoring: no auth, no Origin check, and no Host check either,
 # because probes address the bridge by a pod or container IP that no allow-list knows. They hold no
 # secret and change nothing.
-PROBE_PATHS = frozenset({"/healthz", "/health", "/readyz", "/metrics"})
+PROBE_PATHS = frozenset({"/healthz", "/health", "/readyz", "/drainz", "/metrics"})
 
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")

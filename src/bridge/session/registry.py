@@ -1,13 +1,19 @@
-"""All sessions of the bridge: their children's environment, the limit on their number, lookup, shutdown.
+"""All sessions of the bridge: their children's environment, the limit on their number, lookup,
+drain and shutdown.
 
 The registry owns each session's lifetime: it starts the session's task in its own task group and,
 when that task ends however it ends, forgets the session (`try/finally`). A session therefore
 needs no way back to the registry, and a lookup never finds a session that has ended.
+
+Session ids name their replica (`<replica>.<random>`), so a balancer can route on the prefix and a
+lookup that misses can say why: another replica's id, one that ended here, or one never given.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -27,6 +33,13 @@ from bridge.streams import Destination
 log = logging.getLogger("bridge.registry")
 
 D = TypeVar("D", bound=Destination)
+
+ENDED_REMEMBERED = 4096  # ids of ended sessions kept to tell "expired" from "unknown"
+
+# Why a session id names no live session here (the metrics reason of its 404).
+OTHER_REPLICA = "other_replica_session"
+EXPIRED = "expired_session"
+UNKNOWN = "unknown_session"
 
 
 class Unavailable(Exception):
@@ -52,7 +65,11 @@ class Registry:
         self._published: dict[str, Session[Any]] = {}
         self._live: set[Session[Any]] = set()  # started and not yet finished (published or not)
         self._starting = 0  # sessions whose child is being started: they count toward the limit
+        self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.replica = settings.replica
+        self._prefix = self.replica + "."
         self.accepting = True
+        self.draining = False
         self._all_done = anyio.Event()
         # Children made ahead only when they all look alike: never with per-session header values.
         self.pool = (
@@ -62,6 +79,7 @@ class Registry:
         )
 
     async def start(self) -> None:
+        log.info("replica %s: session ids start with %r", self.replica, self._prefix)
         self._tg.start_soon(trim_heap_while_running, self.metrics.traffic)
         if self.pool is not None:
             await self._tg.start(self.pool.run)
@@ -88,11 +106,12 @@ class Registry:
         request `headers` become the child's variables (an `HttpError` when one is missing).
         """
         if not self.accepting or len(self._live) + self._starting >= self.settings.max_sessions:
-            raise Unavailable("at max sessions" if self.accepting else "shutting down")
+            raise Unavailable("at max sessions" if self.accepting else "draining: this replica takes no new session")
         env: Mapping[str, str] = (
             self.header_env.environment(self.base_env, headers) if self.header_env else self.base_env
         )
-        session = Session(label, default(), self.settings, self.metrics, env, credential)
+        session_id = self._prefix + secrets.token_urlsafe(32)
+        session = Session(session_id, label, default(), self.settings, self.metrics, env, credential)
         self._starting += 1
         try:
             with session_context(session.tag):
@@ -101,6 +120,8 @@ class Registry:
                     child = await self.spawn_child(env)
         finally:
             self._starting -= 1
+        if self.draining:  # its child started while the drain began
+            session.end_when_idle_for(min(self.settings.drain_idle, self.settings.idle_timeout))
         self._live.add(session)
         await self._tg.start(self._run, session, child)
         return session
@@ -110,7 +131,10 @@ class Registry:
         try:
             await session.run(child, task_status=task_status)
         finally:
-            self._published.pop(session.id, None)
+            if self._published.pop(session.id, None) is not None:
+                self._ended[session.id] = None
+                if len(self._ended) > ENDED_REMEMBERED:
+                    self._ended.popitem(last=False)
             self._live.discard(session)
             self.metrics.session_closed(session.label)
             if not self._live and not self.accepting:
@@ -134,9 +158,32 @@ class Registry:
             return None
         return session
 
+    def why_missing(self, session_id: str) -> str:
+        """Why `get` found no session for this id: the reason its 404 is counted under."""
+        if not session_id.startswith(self._prefix):
+            return OTHER_REPLICA
+        ending = self._published.get(session_id)  # ended, its child still being ended
+        return EXPIRED if ending is not None or session_id in self._ended else UNKNOWN
+
     @property
     def count(self) -> int:
         return len(self._live)
+
+    async def drain(self, deadline: float) -> None:
+        """Take no new session; let the existing ones go on until they end, stay idle for
+        `--drain-idle` seconds, or `deadline` seconds pass (a rolling update costs no busy session)."""
+        self.accepting = False
+        self.draining = True
+        self.metrics.draining.set(1)
+        idle = min(self.settings.drain_idle, self.settings.idle_timeout)
+        log.info("draining: %d sessions may go on for up to %gs (idle ones end after %gs)",
+                 len(self._live), deadline, idle)
+        if not self._live:
+            self._all_done.set()
+        for session in list(self._live):
+            session.end_when_idle_for(idle)
+        with anyio.move_on_after(deadline):
+            await self._all_done.wait()
 
     async def shutdown(self, grace: float) -> None:
         """Refuse new sessions, let in-flight requests finish within `grace`, end every session."""

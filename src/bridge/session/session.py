@@ -18,7 +18,6 @@ destination for messages no request claims (`default`), and requests come with t
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
@@ -58,6 +57,7 @@ class Session(Generic[D]):
 
     def __init__(
         self,
+        session_id: str,
         label: str,
         default: D,
         settings: Settings,
@@ -72,11 +72,13 @@ class Session(Generic[D]):
         self.traffic = metrics.traffic
         self.env = env  # the environment this session's child was created with
         self.credential = credential  # the credential the session is bound to (None: auth off)
-        # Made now so every log line of the session carries it; clients learn it only once published.
-        self.id = secrets.token_urlsafe(32)
+        self.id = session_id  # every log line of the session carries it; clients learn it once published
         self.tag = SessionTag(self.id)
+        self._idle = settings.idle_timeout
+        self._rearm = anyio.Event()  # set when the idle timeout shortens (a drain)
         self.exchanges: ExchangeTable[Destination] = ExchangeTable(settings.request_timeout)
         self.protocol_version: str | None = None
+        self.version_noted = False  # a different MCP-Protocol-Version header was logged once
         self.initialized = anyio.Event()
         self.ended = anyio.Event()
         self.end_reason = ""
@@ -170,22 +172,31 @@ class Session(Generic[D]):
         """Answer requests past their deadline with a timeout error (and cancel them in the child);
         end the session when nothing has moved for the idle timeout and nothing is in flight.
 
-        It never needs waking: a request opened later has a later deadline than `now + timeout`,
-        so sleeping no longer than that never oversleeps one.
+        New requests never need to wake it: one opened later has a later deadline than
+        `now + timeout`, so sleeping no longer than that never oversleeps one. Only a drain, which
+        shortens the idle timeout, does.
         """
-        idle = self.settings.idle_timeout
         timeout = self.settings.request_timeout
         while True:
             now = time.monotonic()
             for exchange in self.exchanges.expire(now):
                 await self._time_out(exchange)
+            idle = self._idle
             if now - self.last_activity >= idle:
                 if not len(self.exchanges):
                     self.end(f"idle for {idle:g}s")
                     return
                 self.last_activity = now  # a request is still in flight: not idle
             deadline = min(self.last_activity + idle, self.exchanges.next_deadline() or now + timeout)
-            await anyio.sleep(deadline - now)
+            self._rearm = anyio.Event()
+            with anyio.move_on_after(deadline - now):
+                await self._rearm.wait()
+
+    def end_when_idle_for(self, seconds: float) -> None:
+        """Shorten the idle timeout (a drain: idle sessions end soon, busy ones go on)."""
+        if seconds < self._idle:
+            self._idle = seconds
+            self._rearm.set()
 
     async def _time_out(self, exchange: Exchange[Destination]) -> None:
         log.warning("request %r (%s) timed out", exchange.client_id, exchange.method)

@@ -22,6 +22,7 @@ D = TypeVar("D", bound=Destination)
 ClientMessage = tuple[dict[str, Any], bytes]
 
 SESSION_NOT_FOUND = "Session not found"
+SESSION_HEADER = b"mcp-session-id"  # Streamable HTTP's, and on `GET /sse` too, for balancers that learn it
 
 
 def credential(scope: Scope) -> str | None:
@@ -71,6 +72,12 @@ def safe_id(message: object) -> object:
     """The id to echo in an error about this message: its own if valid, else null."""
     id_ = message.get("id") if isinstance(message, dict) else None
     return id_ if jsonrpc.valid_id(id_) else None
+
+
+def session_not_found(registry: Registry, session_id: str) -> HttpError:
+    """The fast 404 for an id naming no live session here, counted by why (another replica's,
+    ended here, never given); clients then initialize again, as the specification says."""
+    return HttpError(404, SESSION_NOT_FOUND, reason=registry.why_missing(session_id))
 
 
 async def submit_all(session: Session[Any], messages: list[ClientMessage], dest: Destination) -> None:

@@ -26,11 +26,12 @@ from bridge.session import Registry, Session
 from bridge.streams import Outbox
 from bridge.transports import events
 from bridge.transports.intake import (
-    SESSION_NOT_FOUND,
+    SESSION_HEADER,
     client_messages,
     credential,
     open_session,
     refuse,
+    session_not_found,
     submit_all,
 )
 
@@ -61,7 +62,7 @@ class SseEndpoint:
         session_id = self.registry.publish(session)
         with session_context(session.tag), session.default as outbox:
             try:
-                await events.start_sse(send)
+                await events.start_sse(send, [(SESSION_HEADER, session_id.encode())])  # for learning balancers
                 await events.write(send, b"event: endpoint\ndata: " + self.endpoint_prefix + session_id.encode() + b"\n\n")
                 await events.stream_events(receive, send, outbox, self.settings.keepalive)
             finally:
@@ -119,5 +120,5 @@ class MessagesEndpoint:
             raise HttpError(400, "Bad Request: missing session_id", reason="missing_session_id")
         session = self.registry.get(values[0], LABEL, credential(scope))
         if session is None:
-            raise HttpError(404, SESSION_NOT_FOUND)
+            raise session_not_found(self.registry, values[0])
         return session

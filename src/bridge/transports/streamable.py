@@ -28,19 +28,19 @@ from bridge.session import Registry, Session
 from bridge.streams import Outbox, PostStream, StreamableStreams
 from bridge.transports import events
 from bridge.transports.intake import (
-    SESSION_NOT_FOUND,
+    SESSION_HEADER,
     check_message,
     client_messages,
     credential,
     open_session,
     refuse,
     safe_id,
+    session_not_found,
     submit_all,
 )
 
 log = logging.getLogger("bridge.streamable")
 
-SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
 ALLOW = [(b"allow", b"GET, POST, DELETE")]
 RETRY_MS = 1000  # the `retry:` a resumable stream advises: how soon a client should reconnect
@@ -80,18 +80,22 @@ class StreamableEndpoint:
             raise HttpError(406, "Not Acceptable: Accept must list application/json and text/event-stream")
         if not is_json(headers.get(b"content-type")):
             raise HttpError(415, "Unsupported Media Type: use application/json")
-        check_version(headers)
         body = await read_body(headers, receive, self.settings.max_body_size)
         value = parse_body(body)
         session_id = headers.get(SESSION_HEADER)
         if session_id is None:
+            check_version(headers, safe_id(value))
             if not (isinstance(value, dict) and value.get("method") == jsonrpc.INITIALIZE and "id" in value):
                 raise HttpError(400, "Bad Request: no Mcp-Session-Id; initialize first", id_=safe_id(value))
             check_message(value)  # its id must be valid too
             await self._initialize(scope, value, body, receive, send)
             return
-        session = self._session(scope, session_id)
+        try:
+            session = self._session(scope, session_id)
+        except HttpError as exc:
+            raise exc.with_id(safe_id(value)) from None
         with session_context(session.tag):
+            self._tolerate_version(session, headers)
             await self._post_messages(session, value, body, receive, send)
 
     async def _post_messages(
@@ -134,7 +138,10 @@ class StreamableEndpoint:
         self, scope: Scope, message: dict[str, Any], body: bytes, receive: Receive, send: Send
     ) -> None:
         """Start a session: the child answers the client's own initialize; then its id is published."""
-        session = await open_session(self.registry, LABEL, self._streams, scope)
+        try:
+            session = await open_session(self.registry, LABEL, self._streams, scope)
+        except HttpError as exc:
+            raise exc.with_id(message["id"]) from None
         with session_context(session.tag):
             outbox = self._outbox()
             with outbox:
@@ -178,8 +185,8 @@ class StreamableEndpoint:
         headers = Headers.of(scope)
         if not accepts(headers.get(b"accept") or b"", SSE_TYPE):
             raise HttpError(406, "Not Acceptable: Accept must list text/event-stream")
-        check_version(headers)
         session = self._session(scope, headers.get(SESSION_HEADER))
+        self._tolerate_version(session, headers)
         streams = session.default
         resume_from = self._last_event(streams.log, headers.get(b"last-event-id"))
         with session_context(session.tag):
@@ -241,6 +248,19 @@ class StreamableEndpoint:
             else:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    def _tolerate_version(self, session: StreamableSession, headers: Headers) -> None:
+        """An established session takes any `MCP-Protocol-Version` as the one it negotiated: clients
+        in the field send a newer one after negotiating an older (logged once per session, counted)."""
+        version = headers.get(VERSION_HEADER)
+        if version is None or session.protocol_version is None or session.version_noted:
+            return
+        sent = version.decode("latin-1")
+        if sent != session.protocol_version:
+            session.version_noted = True
+            self.registry.metrics.version_tolerated.inc()
+            log.info("client sends MCP-Protocol-Version %r on a session negotiated at %s: taken as %s",
+                     sent[:40], session.protocol_version, session.protocol_version)
+
     def _gap(self) -> None:
         log.warning("resume asked for events already evicted (--resume-buffer %d): some are lost",
                     self.settings.resume_buffer)
@@ -254,9 +274,10 @@ class StreamableEndpoint:
     def _session(self, scope: Scope, session_id: bytes | None) -> StreamableSession:
         if session_id is None:
             raise HttpError(400, "Bad Request: missing Mcp-Session-Id header", reason="missing_session_id")
-        session: StreamableSession | None = self.registry.get(session_id.decode("latin-1"), LABEL, credential(scope))
+        text = session_id.decode("latin-1")
+        session: StreamableSession | None = self.registry.get(text, LABEL, credential(scope))
         if session is None:
-            raise HttpError(404, SESSION_NOT_FOUND)
+            raise session_not_found(self.registry, text)
         return session
 
 
@@ -266,8 +287,9 @@ async def write_events(send: Send, logged: list[Event], stream: int | None) -> N
             await events.write(send, events.event(data, stream, seq))
 
 
-def check_version(headers: Headers) -> None:
-    """An `MCP-Protocol-Version` a handshake-era child cannot speak is 400 (-32022, naming ours).
+def check_version(headers: Headers, request_id: object) -> None:
+    """Before a session exists, an `MCP-Protocol-Version` a handshake-era child cannot speak is 400
+    (-32022, naming ours, echoing the request's id).
 
     This is also how a 2026-07-28 client learns to fall back to `initialize`.
     """
@@ -275,7 +297,7 @@ def check_version(headers: Headers) -> None:
     if version is not None and version.decode("latin-1") not in jsonrpc.HANDSHAKE_VERSIONS:
         requested = version.decode("latin-1")
         raise HttpError(400, f"Bad Request: unsupported protocol version {requested!r}",
-                        code=jsonrpc.UNSUPPORTED_PROTOCOL_VERSION,
+                        code=jsonrpc.UNSUPPORTED_PROTOCOL_VERSION, id_=request_id,
                         data={"supported": list(jsonrpc.HANDSHAKE_VERSIONS), "requested": requested})
 
 

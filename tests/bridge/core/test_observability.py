@@ -129,7 +129,7 @@ def test_metrics_count_a_scripted_run_exactly(bridge: BridgeFactory) -> None:
     assert value(after, "bridge_request_duration_seconds_count", method="tools/call") == 2 * calls
     assert value(after, "bridge_request_duration_seconds_count", method="initialize") == 2
     assert value(after, "bridge_request_duration_seconds_count", method="ping") == 1
-    assert value(after, "bridge_http_errors_total", status="404", reason="unknown_session") == 1
+    assert value(after, "bridge_http_errors_total", status="404", reason="other_replica_session") == 1  # "nope"
     assert value(after, "bridge_http_errors_total", status="406", reason="not_acceptable") == 1
 
 

@@ -53,14 +53,15 @@ def test_404_unknown_session(served: tuple[Started, httpx.Client, str]) -> None:
     error_of(client.delete(url, headers={"mcp-session-id": "nope"}), 404, -32600)
 
 
-def test_400_unsupported_protocol_version(served: tuple[Started, httpx.Client, str]) -> None:
-    _, client, url = served
+def test_an_established_session_takes_any_protocol_version_header(served: tuple[Started, httpx.Client, str]) -> None:
+    """Clients in the field send 2026-07-28 after negotiating 2025-11-25: the session stays usable."""
+    b, client, url = served
     with session(client, url) as session_id:
-        headers = {**HEADERS, "mcp-session-id": session_id, "mcp-protocol-version": "1999-01-01"}
-        body = error_of(client.post(url, json=request(1, "ping"), headers=headers), 400, -32022)
-        assert body["error"]["data"]["supported"][0] == "2024-11-05"
-        good = {**HEADERS, "mcp-session-id": session_id, "mcp-protocol-version": "2025-11-25"}
-        assert answer(client.post(url, json=request(2, "ping"), headers=good))["result"] == {}
+        for n, version in enumerate(("2026-07-28", "1999-01-01", "2025-11-25"), start=1):
+            headers = {**HEADERS, "mcp-session-id": session_id, "mcp-protocol-version": version}
+            assert answer(client.post(url, json=request(n, "ping"), headers=headers))["result"] == {}
+    assert "client sends MCP-Protocol-Version '2026-07-28'" in b.log()
+    assert b.log().count("client sends MCP-Protocol-Version") == 1  # once per session
 
 
 def test_2026_stateless_post_gets_400_naming_handshake_versions(served: tuple[Started, httpx.Client, str]) -> None:
@@ -68,6 +69,7 @@ def test_2026_stateless_post_gets_400_naming_handshake_versions(served: tuple[St
     headers = {**HEADERS, "mcp-protocol-version": "2026-07-28"}
     body = error_of(client.post(url, json=request(1, "server/discover", {}), headers=headers), 400, -32022)
     assert "2026-07-28" not in body["error"]["data"]["supported"]
+    assert body["id"] == 1  # the request's own id, so clients show the protocol error
     error_of(client.post(url, json=request(2, "tools/list", {}), headers=headers), 400, -32022)
     assert not descendants(b.pid)  # no child for a probe
 
