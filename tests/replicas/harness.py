@@ -178,8 +178,15 @@ async def one_session(base_url: str, transport: Transport, calls: int, pause: fl
                     if pause:
                         await anyio.sleep(pause)
     except Exception as exc:  # a failure is the result here, to be counted by the test
-        outcome.error = f"{type(exc).__name__}: {exc}"[:300]
+        outcome.error = describe(exc)
     return outcome
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` of the exception, or of the first one inside a task group's exception group."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 async def run_sessions(base_url: str, transport: Transport, sessions: int, calls: int,
