@@ -5,7 +5,8 @@ reaches across a layer.
 
     cli.py                    `bridge run -- CMD` and the `mcp-jira-confluence-sse` preset (typer)
     config.py                 `Settings`: every option a flag and a BRIDGE_* variable, validated once
-    app.py                    the router, the security layer, probes; uvicorn under our signals
+    app.py                    the router, the security layer, probes, the access log; uvicorn under
+                              our signals (the first drains, a second ends at once)
     http.py                   the HTTP edge's vocabulary: headers read once, `HttpError`, answers
     security/                 Host/Origin, bearer tokens, trusted proxies, CORS, header-to-env
     transports/intake.py      what both transports do: open or find a session, read messages, refuse
@@ -14,7 +15,8 @@ reaches across a layer.
     transports/events.py      server-sent event framing and the writer of a stream
     session/exchanges.py      the exchange table: ids in and out, progress, cancels, deadlines (no I/O)
     session/session.py        one session: a task group of pumps around its child, one stdin writer
-    session/registry.py       all sessions: limit, lookup, lifetime, shutdown
+    session/registry.py       all sessions: replica ids, limits (global, per credential), lookup,
+                              lifetime, drain, shutdown
     streams.py                where the child's messages wait for an HTTP stream; backpressure policy
     replay.py                 a session's bounded event log, for `Last-Event-ID` resumes
     child.py                  a session's child: stdout lines, stderr logging, ending its group
@@ -22,7 +24,7 @@ reaches across a layer.
     pool.py                   children started ahead (`--prespawn`)
     codec.py                  JSON in and out; a message's id found and replaced in place
     jsonrpc.py                the JSON-RPC facts routing reads, and the bridge's own error bodies
-    health.py                 /healthz, /readyz and /metrics
+    health.py                 /healthz, /readyz, /drainz, /metrics and the HAProxy agent check
     metrics.py                Prometheus metrics, bound once per label
     observability.py          logging, every line tagged with its session
     memory.py                 giving freed heap back to the system

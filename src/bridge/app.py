@@ -7,6 +7,7 @@ import importlib.util
 import logging
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import anyio
@@ -18,14 +19,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bridge import jsonrpc
 from bridge.config import Settings
 from bridge.health import Drain, Health, Metrics, Ready, serve_agent
-from bridge.http import respond
+from bridge.http import Headers, respond
 from bridge.metrics import BridgeMetrics
+from bridge.observability import ACCESS_FORMAT, ACCESS_LOGGER
 from bridge.security import SecurityMiddleware, SecurityPolicy
 from bridge.session import Registry
+from bridge.transports.intake import SESSION_HEADER
 from bridge.transports.sse import MessagesEndpoint, SseEndpoint
 from bridge.transports.streamable import StreamableEndpoint
 
 log = logging.getLogger("bridge")
+access_log = logging.getLogger(ACCESS_LOGGER)
 
 
 class NotFound:
@@ -41,27 +45,64 @@ class NotFound:
 
 class ErrorGuard:
     """The outermost layer: an exception that escapes a handler (a bug) is logged, and the client
-    gets a 500 with a JSON-RPC error body if its response had not started."""
+    gets a 500 with a JSON-RPC error body if its response had not started. It also writes the access
+    log: one `bridge.access` line per request once its answer is over (streams: when they close).
 
-    def __init__(self, app: ASGIApp, metrics: BridgeMetrics) -> None:
+    An access line holds the client address (the forwarded one from a trusted proxy: the security
+    layer rewrites `scope["client"]`), method, path without its query, status (0: the client left
+    before any answer), the session id (the answer's or the request's `Mcp-Session-Id`, or the
+    message path's `session_id`) and the duration in milliseconds; never a header value otherwise
+    (no Authorization, no mapped header). The per-request cost is this closure and the log call's
+    argument tuple; nothing when `bridge.access` is above info.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: BridgeMetrics, message_path: str = "/messages") -> None:
         self.app = app
         self.metrics = metrics
+        self.message_path = message_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
+        status = 0
+        answered_session: bytes | None = None
+        begun = time.perf_counter()
 
         async def watched(message: Message) -> None:
-            nonlocal started
-            started = True
+            nonlocal status, answered_session
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == SESSION_HEADER:
+                        answered_session = value
             await send(message)
 
         try:
             await self.app(scope, receive, watched)
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if not started:
+            if not status:
+                status = 500
                 self.metrics.http_error(500, "internal_error")
                 await respond(send, 500, jsonrpc.error(None, jsonrpc.INTERNAL_ERROR, "Internal error"))
+        finally:
+            if scope["type"] == "http" and access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                access_log.info(
+                    ACCESS_FORMAT, client[0] if client else "-", scope["method"],
+                    (scope.get("raw_path") or scope["path"].encode())[:MAX_LOGGED].decode("latin-1"), status,
+                    self._session_of(scope, answered_session), (time.perf_counter() - begun) * 1000.0)
+
+    def _session_of(self, scope: Scope, answered: bytes | None) -> str:
+        """The session a request belongs to, as sent (bounded), or "-"."""
+        found = answered or Headers.of(scope).get(SESSION_HEADER)
+        if found is None and scope["path"] == self.message_path:
+            query: bytes = scope.get("query_string", b"")
+            start = query.find(b"session_id=")
+            if start >= 0 and (start == 0 or query[start - 1:start] == b"&"):
+                found = query[start + len(b"session_id="):].partition(b"&")[0]
+        return found[:MAX_LOGGED].decode("latin-1") if found else "-"
+
+
+MAX_LOGGED = 200  # characters of a path or session id a client sent
 
 
 def build_app(settings: Settings, registry: Registry, policy: SecurityPolicy) -> ASGIApp:
@@ -87,7 +128,7 @@ def build_app(settings: Settings, registry: Registry, policy: SecurityPolicy) ->
         default=NotFound(metrics),
     )
     secured = SecurityMiddleware(router, policy, on_error=lambda e: metrics.http_error(e.status, e.reason))
-    return ErrorGuard(secured, metrics)
+    return ErrorGuard(secured, metrics, settings.message_path)
 
 
 class _Server(uvicorn.Server):

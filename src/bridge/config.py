@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -33,6 +35,9 @@ class Settings:
     mcp_path: str = _opt("/mcp", "Streamable HTTP endpoint path.")
     base_url: str = _opt("", "Public base URL incl. any path prefix, used in the SSE endpoint event.")
     max_sessions: int = _opt(100, "Maximum concurrent sessions (then 503 + Retry-After).", min=1)
+    max_sessions_per_credential: int = _opt(0, "Maximum concurrent sessions of one credential (a bearer token, or "
+                                            "with auth off the mapped --header-env values), then 503 + "
+                                            "Retry-After; 0: a quarter of --max-sessions, at least 1.", min=0)
     max_body_size: int = _opt(4 * 1024 * 1024, "Maximum request body, bytes (then 413).", min=1)
     max_line_size: int = _opt(64 * 1024 * 1024, "Maximum child stdout line, bytes.", min=1)
     idle_timeout: float = _opt(600.0, "Seconds without a message before a session ends.", min=0.01)
@@ -58,7 +63,10 @@ class Settings:
                           "writers wait (backpressure).", min=1)
     stall_timeout: float = _opt(30.0, "Seconds a full stream may stall before it is disconnected.", min=0.01)
     env: tuple[str, ...] = _opt((), "K=V added to the child's environment (repeatable).")
-    pass_env: bool = _opt(True, "The child inherits the bridge's environment.", negatable=True)
+    pass_env: bool = _opt(True, "The child inherits the bridge's environment (never BRIDGE_* nor "
+                          "--private-env variables).", negatable=True)
+    private_env: tuple[str, ...] = _opt((), "A variable only the bridge may see, or a glob pattern like AWS_*: "
+                                        "no child inherits it (repeatable; comma-separated).", split=True)
     cwd: Path | None = _opt(None, "Working directory of the child.")  # noqa: RUF009 (returns a field)
     auth_tokens: tuple[str, ...] = _opt((), "Bearer token clients must send (repeatable; comma-separated).",
                                         flag="auth-token", split=True)
@@ -86,9 +94,18 @@ class Settings:
         """This replica's name: `replica_id`, else the host name made fit for one."""
         return self.replica_id or default_replica_id()
 
-    def child_env(self, base: dict[str, str]) -> dict[str, str]:
-        """The environment a child starts with: the bridge's own (with --pass-env) plus --env pairs."""
-        env = dict(base) if self.pass_env else {}
+    @property
+    def credential_limit(self) -> int:
+        """Sessions one credential may hold at once: `max_sessions_per_credential`, else a quarter of
+        `max_sessions` (at least 1); never more than `max_sessions`."""
+        limit = self.max_sessions_per_credential or max(1, self.max_sessions // 4)
+        return min(limit, self.max_sessions)
+
+    def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The environment a child starts with: the bridge's own (with --pass-env) less its own
+        configuration (every `BRIDGE_*` variable) and the `--private-env` ones, plus --env pairs."""
+        private = (*PRIVATE_ENV, *self.private_env)
+        env = {k: v for k, v in base.items() if not any(fnmatchcase(k, p) for p in private)} if self.pass_env else {}
         for pair in self.env:
             key, _, value = pair.partition("=")
             env[key] = value
@@ -96,6 +113,8 @@ class Settings:
 
 
 REPLICA_ID = re.compile(r"[A-Za-z0-9-]{1,63}")
+PRIVATE_ENV = ("BRIDGE_*",)  # the bridge's own configuration (tokens included): never a child's
+_ENV_PATTERN = re.compile(r"[A-Za-z0-9_*?\[\]!-]+")
 
 
 def default_replica_id() -> str:
@@ -130,6 +149,9 @@ def validate(settings: Settings) -> Settings:
         key, eq, _ = pair.partition("=")
         if not eq or not key or "\0" in pair:
             raise ConfigError("env", f"{pair.split('=')[0]!r}: expected K=V")
+    for pattern in settings.private_env:
+        if not _ENV_PATTERN.fullmatch(pattern):
+            raise ConfigError("private_env", f"{pattern!r}: a variable name or glob pattern, e.g. AWS_*")
     if settings.cwd is not None and not settings.cwd.is_dir():
         raise ConfigError("cwd", f"{str(settings.cwd)!r} is not a directory")
     if settings.replica_id and not REPLICA_ID.fullmatch(settings.replica_id):

@@ -47,6 +47,13 @@ class _SessionFilter(logging.Filter):
         return True
 
 
+# An access line (logger `bridge.access`): client, method, path, status, session id, duration (ms);
+# in JSON each is also a field of its own.
+ACCESS_LOGGER = "bridge.access"
+ACCESS_FORMAT = "%s %s %s %d %s %.1fms"
+ACCESS_FIELDS = ("client", "method", "path", "status", "session_id", "duration_ms")
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -56,6 +63,10 @@ class _JsonFormatter(logging.Formatter):
             "session": getattr(record, "session", "-"),
             "msg": record.getMessage(),
         }
+        if record.name == ACCESS_LOGGER and isinstance(record.args, tuple) and len(record.args) == len(ACCESS_FIELDS):
+            entry.update(zip(ACCESS_FIELDS, record.args, strict=True))
+            entry["session"] = entry["session_id"]
+            entry["duration_ms"] = round(entry["duration_ms"], 1)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return codec.dumps(entry).decode()

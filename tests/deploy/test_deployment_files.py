@@ -781,7 +781,7 @@ def test_nginx_passes_streams_through_unbuffered() -> None:
     assert nginx("chunked_transfer_encoding") == [["on"]]
     headers = {args[0].lower(): args[1] for args in nginx("proxy_set_header")}
     assert headers["connection"] == ""
-    assert headers["x-forwarded-for"] == "$proxy_add_x_forwarded_for"
+    assert headers["x-forwarded-for"] == "$remote_addr"  # never the client's own list
     assert headers["x-forwarded-proto"] == "$scheme"
     assert headers["x-forwarded-host"].startswith("$")
     assert headers["mcp-session-id"] == "$http_mcp_session_id"

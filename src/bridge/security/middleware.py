@@ -1,9 +1,12 @@
 """The ASGI middleware that checks every request before the bridge sees it.
 
-In order: Host (421), Origin (403), CORS preflight (204, or 403 for an origin without CORS),
-bearer auth (401 with `WWW-Authenticate`). Probe paths skip all four. A request that passes gets
-`scope["state"]["credential_id"]` (None when auth is off) for binding sessions, and, from a trusted
-proxy, the forwarded client address and scheme in `scope["client"]` / `scope["scheme"]`.
+In order: Host (421), Origin (403), browser requests that cannot be an MCP client (403, see
+`browser_refusal`), CORS preflight (204, or 403 for an origin without CORS), bearer auth (401 with
+`WWW-Authenticate`), and a `GET` on the SSE or MCP path that does not accept `text/event-stream`
+(406). Probe paths skip them all; all of it happens before any session or child exists. A request
+that passes gets `scope["state"]["credential_id"]` (None when auth is off) for binding sessions,
+and, from a trusted proxy, the forwarded client address and scheme in `scope["client"]` /
+`scope["scheme"]`.
 Answers to CORS-allowed origins get the CORS headers, refusals included, so a browser client can
 read why it was refused. Every refusal is an `HttpError`, handed to `on_error` (to count it) before
 it is sent. The request headers are parsed once, into the `Headers` kept in the scope, which the
@@ -19,7 +22,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp
 
-from bridge.http import Headers, HttpError, Message, Receive, Scope, Send
+from bridge.http import SSE_TYPE, Headers, HttpError, Message, Receive, Scope, Send, accepts
 from bridge.security.policy import SecurityPolicy
 from bridge.security.proxies import ForwardedHeaders
 from bridge.security.tokens import TokenStore, www_authenticate
@@ -29,6 +32,40 @@ log = logging.getLogger(__name__)
 CREDENTIAL_ID = "credential_id"
 
 _FORWARDING = (b"forwarded", b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto")
+
+
+# Fetch metadata (W3C Fetch Metadata Request Headers): what a browser says a request is for. A
+# browser MCP client is fetch() or EventSource: destination `empty`, mode `cors` or `same-origin`.
+_CLIENT_MODES = frozenset({b"cors", b"same-origin"})
+BROWSER_NOT_MCP = "browser_not_mcp"
+
+
+def browser_refusal(headers: Headers, cors_allowed: bool) -> HttpError | None:
+    """403 for a browser request that cannot be an MCP client, else None.
+
+    Browsers send `Sec-Fetch-*` (to https and loopback URLs); other clients send none, and pass.
+    Refused: a `Sec-Fetch-Dest` other than `empty` (an <img>, <iframe>, document, script, style,
+    worker...); a `Sec-Fetch-Mode` other than `cors` / `same-origin` (`navigate`, `no-cors`,
+    `websocket`: a page that can never read the answer); and a request from another origin
+    (`Sec-Fetch-Site` `same-site`, `cross-site` or `none`) without an `Origin` allowed by
+    `--cors-origin`, since the browser would hide the answer from the page anyway.
+    """
+    site = headers.get(b"sec-fetch-site")
+    dest = headers.get(b"sec-fetch-dest")
+    mode = headers.get(b"sec-fetch-mode")
+    if site is None and dest is None and mode is None:
+        return None
+    if dest is not None and dest.lower() != b"empty":
+        why = f"Sec-Fetch-Dest: {dest.decode('latin-1')[:40]}"
+    elif mode is not None and mode.lower() not in _CLIENT_MODES:
+        why = f"Sec-Fetch-Mode: {mode.decode('latin-1')[:40]}"
+    elif site is not None and site.lower() != b"same-origin" and not cors_allowed:
+        why = "from another origin, not one allowed with --cors-origin"
+    else:
+        return None
+    return HttpError(403, f"Forbidden: this browser request cannot be an MCP client ({why}); a browser client "
+                          "uses fetch() or EventSource from an origin the operator allows with --cors-origin",
+                     reason=BROWSER_NOT_MCP)
 
 
 def _text(value: bytes | None) -> str | None:
@@ -77,6 +114,8 @@ class SecurityMiddleware:
         credential: str | None = None
         if scope["path"] not in policy.probe_paths:
             error = self._check_host_origin(host, origin, bool(cors))
+            if error is None:
+                error = browser_refusal(headers, bool(cors))
             if error is None and origin is not None and self._is_preflight(scope, headers):
                 if cors:
                     await self._preflight(send, origin)
@@ -85,6 +124,9 @@ class SecurityMiddleware:
                                   reason="cors_not_enabled")
             if error is None and policy.tokens is not None:
                 error, credential = _authenticate(policy.tokens, headers.get(b"authorization"))
+            if (error is None and scope["type"] == "http" and scope["method"] == "GET"
+                    and scope["path"] in policy.stream_paths and not accepts(headers.get(b"accept") or b"", SSE_TYPE)):
+                error = HttpError(406, "Not Acceptable: Accept must list text/event-stream")
             if error is not None:
                 await self._refuse(scope, send, error, cors)
                 return

@@ -49,6 +49,8 @@ class SecurityPolicy:
     tokens: TokenStore | None
     header_env: HeaderEnv
     probe_paths: frozenset[str] = PROBE_PATHS
+    # Where a GET opens an event stream (the SSE and MCP paths): it must accept text/event-stream.
+    stream_paths: frozenset[str] = frozenset({"/sse", "/mcp"})
 
     @property
     def auth_enabled(self) -> bool:
@@ -171,4 +173,5 @@ def build_policy(
     if problems or hosts is None or origins is None or cors is None or proxies is None or header_env is None:
         raise SecurityConfigError("\n".join(problems))
     return SecurityPolicy(hosts=hosts, origins=origins, cors=cors, proxies=proxies, tokens=tokens,
-                          header_env=header_env, probe_paths=probe_paths)
+                          header_env=header_env, probe_paths=probe_paths,
+                          stream_paths=frozenset({settings.sse_path, settings.mcp_path}))

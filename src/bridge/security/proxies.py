@@ -4,8 +4,14 @@ A proxy appends one hop per request it passes on. Walking the hops from the righ
 direct peer wrote) past every address that is itself a trusted proxy reaches the hop written by the
 outermost trusted proxy: its `for` is the client, its `host` and `proto` are what the client asked
 for. `X-Forwarded-For` is walked the same way; `X-Forwarded-Host` and `X-Forwarded-Proto` carry no
-per-hop alignment, so their last value (set by our direct, trusted peer) is used. When both header
-families are present, `Forwarded` wins.
+per-hop alignment, so their last value (set by our direct, trusted peer) is used.
+
+One header family per request: when a trusted peer's request carries a non-empty `Forwarded`, only
+`Forwarded` is believed (its hop's `for`, `host` and `proto`; a parameter it lacks is not taken from
+`X-Forwarded-*`, and one it cannot parse overrides nothing); `X-Forwarded-*` are read only when there
+is no `Forwarded`. A proxy in front of the bridge must therefore set or clear every header of both
+families: a client's own `Forwarded`, passed on by a proxy that only sets `X-Forwarded-*`, would
+win (deploy/nginx and deploy/haproxy clear it).
 """
 
 from __future__ import annotations
@@ -132,10 +138,11 @@ class TrustedProxies:
         """What the client asked for, per the proxies; None when `peer` is not trusted."""
         if not self.trusts(peer):
             return None
-        if headers.forwarded:
+        if headers.forwarded is not None and headers.forwarded.strip():
             hop = self._outermost(parse_forwarded(headers.forwarded))
-            if hop is not None:
-                return Hop(for_=node_address(hop.for_ or ""), host=hop.host, proto=_proto(hop.proto))
+            if hop is None:
+                return Hop()  # a Forwarded that says nothing usable: nothing is overridden
+            return Hop(for_=node_address(hop.for_ or ""), host=hop.host or None, proto=_proto(hop.proto))
         client = None
         if headers.x_forwarded_for:
             xff = self._outermost([Hop(for_=item) for item in headers.x_forwarded_for.split(",")])

@@ -5,6 +5,10 @@ The registry owns each session's lifetime: it starts the session's task in its o
 when that task ends however it ends, forgets the session (`try/finally`). A session therefore
 needs no way back to the registry, and a lookup never finds a session that has ended.
 
+Each session also counts toward its identity's fair share (`--max-sessions-per-credential`): the
+bearer token's credential id, or with auth off a keyed hash of the mapped `--header-env` values.
+Sessions with neither (auth off, nothing mapped) have only the global limit.
+
 Session ids name their replica (`<replica>.<random>`), so a balancer can route on the prefix and a
 lookup that misses can say why: another replica's id, one that ended here, or one never given.
 """
@@ -12,6 +16,7 @@ lookup that misses can say why: another replica's id, one that ended here, or on
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -43,7 +48,15 @@ UNKNOWN = "unknown_session"
 
 
 class Unavailable(Exception):
-    """No new session now: at max sessions or shutting down (503 + Retry-After)."""
+    """No new session now: at max sessions, at the credential's limit, or shutting down (503 +
+    Retry-After); `reason` is the metrics label of the refusal."""
+
+    def __init__(self, message: str, reason: str = "unavailable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+CREDENTIAL_LIMIT = "credential_limit"
 
 
 class Registry:
@@ -65,6 +78,9 @@ class Registry:
         self._published: dict[str, Session[Any]] = {}
         self._live: set[Session[Any]] = set()  # started and not yet finished (published or not)
         self._starting = 0  # sessions whose child is being started: they count toward the limit
+        self._per_identity: collections.Counter[str] = collections.Counter()  # starting or live, by identity
+        self._identity_of: dict[Session[Any], str] = {}  # the sessions counted in `_per_identity`
+        self._identity_key = secrets.token_bytes(16)  # for hashing mapped header values, never shown
         self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.replica = settings.replica
         self._prefix = self.replica + "."
@@ -110,27 +126,63 @@ class Registry:
         env: Mapping[str, str] = (
             self.header_env.environment(self.base_env, headers) if self.header_env else self.base_env
         )
+        identity = self._identity(credential, env)
+        if identity is not None and self._per_identity[identity] >= self.settings.credential_limit:
+            limit = self.settings.credential_limit
+            raise Unavailable(f"this credential already has {limit} sessions open, its limit "
+                              f"(--max-sessions-per-credential {limit}); end one first", CREDENTIAL_LIMIT)
         session_id = self._prefix + secrets.token_urlsafe(32)
         session = Session(session_id, label, default(), self.settings, self.metrics, env, credential)
         self._starting += 1
+        if identity is not None:
+            self._identity_of[session] = identity
+            self._per_identity[identity] += 1
         try:
-            with session_context(session.tag):
-                child = await self.pool.take() if self.pool is not None else None
-                if child is None:
-                    child = await self.spawn_child(env)
-        finally:
-            self._starting -= 1
-        if self.draining:  # its child started while the drain began
-            session.end_when_idle_for(min(self.settings.drain_idle, self.settings.idle_timeout))
-        self._live.add(session)
-        await self._tg.start(self._run, session, child)
+            try:
+                with session_context(session.tag):
+                    child = await self.pool.take() if self.pool is not None else None
+                    if child is None:
+                        child = await self.spawn_child(env)
+            finally:
+                self._starting -= 1
+            if self.draining:  # its child started while the drain began
+                session.end_when_idle_for(min(self.settings.drain_idle, self.settings.idle_timeout))
+            self._live.add(session)
+            await self._tg.start(self._run, session, child)
+        except BaseException:
+            self._release(session)  # no session runs: its share is free again
+            raise
         return session
+
+    def _identity(self, credential: str | None, env: Mapping[str, str]) -> str | None:
+        """Whose fair share a session counts toward: its credential id; with auth off, a keyed hash of
+        its mapped header values (all of them, in mapping order); None when there is neither."""
+        if credential is not None:
+            return credential
+        if not self.header_env:
+            return None
+        digest = hashlib.blake2b(key=self._identity_key, digest_size=16)
+        for mapping in self.header_env.mappings:
+            digest.update(env.get(mapping.var, "").encode("utf-8", "surrogateescape") + b"\0")
+        return "h:" + digest.hexdigest()
+
+    def _release(self, session: Session[Any]) -> None:
+        """The session no longer counts toward its identity's share (once; later calls do nothing)."""
+        identity = self._identity_of.pop(session, None)
+        if identity is None:
+            return
+        left = self._per_identity[identity] - 1
+        if left > 0:
+            self._per_identity[identity] = left
+        else:
+            del self._per_identity[identity]
 
     async def _run(self, session: Session[Any], child: Child, *, task_status: TaskStatus[None]) -> None:
         self.metrics.session_opened(session.label)
         try:
             await session.run(child, task_status=task_status)
         finally:
+            self._release(session)
             if self._published.pop(session.id, None) is not None:
                 self._ended[session.id] = None
                 if len(self._ended) > ENDED_REMEMBERED:

@@ -37,7 +37,7 @@ async def open_session(registry: Registry, label: str, default: Callable[[], D],
         return await registry.open(label, default, Headers.of(scope).text(), credential(scope))
     except Unavailable as exc:
         raise HttpError(503, f"Service unavailable: {exc}", code=jsonrpc.INTERNAL_ERROR,
-                        headers=[(b"retry-after", b"5")]) from None
+                        headers=[(b"retry-after", b"5")], reason=exc.reason) from None
     except OSError as exc:
         log.error("could not start the child: %s", exc)
         raise HttpError(500, "Could not start the server process", code=jsonrpc.INTERNAL_ERROR,
