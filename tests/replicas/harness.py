@@ -183,10 +183,19 @@ async def one_session(base_url: str, transport: Transport, calls: int, pause: fl
 
 
 def describe(exc: BaseException) -> str:
-    """`Type: message` of the exception, or of the first one inside a task group's exception group."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return f"{type(exc).__name__}: {exc}"[:300]
+    """Every distinct leaf of an exception (group), `Type: message`: what the client was really
+    told (the SDK's task groups wrap it)."""
+    leaves: list[str] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(f"{type(error).__name__}: {error}")
+
+    walk(exc)
+    return "; ".join(dict.fromkeys(leaves))[:300]
 
 
 async def run_sessions(base_url: str, transport: Transport, sessions: int, calls: int,

@@ -37,6 +37,7 @@ from tests.replicas.harness import (
     Replica,
     Transport,
     client_transport,
+    describe,
     fleet,
     replica_of,
 )
@@ -192,13 +193,6 @@ def balanced(tmp_path: Path) -> Iterator[Balanced]:
 # --- sessions -----------------------------------------------------------------------------------
 
 
-def leaf(exc: BaseException) -> BaseException:
-    """The first exception that is not a group (the SDK's task groups wrap what really happened)."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
 @dataclass
 class Outcome:
     transport: Transport
@@ -250,8 +244,7 @@ class Load:
                         if pause:
                             await anyio.sleep(pause)
         except Exception as exc:  # a failure is the result here, to be counted by the test
-            cause = leaf(exc)
-            outcome.error = f"{type(cause).__name__}: {cause}"[:300]
+            outcome.error = describe(exc)
         outcome.ended = time.monotonic()
         return outcome
 

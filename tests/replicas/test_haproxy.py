@@ -47,6 +47,7 @@ from tests.replicas.harness import (
     SessionResult,
     Transport,
     client_transport,
+    describe,
     replica_of,
     run_sessions,
     spread,
@@ -231,21 +232,6 @@ class Run:
     @property
     def replica(self) -> str:
         return self.result.replica
-
-
-def describe(exc: BaseException) -> str:
-    """Every distinct leaf of an exception (group): what the client was really told."""
-    leaves: list[str] = []
-
-    def walk(error: BaseException) -> None:
-        if isinstance(error, BaseExceptionGroup):
-            for inner in error.exceptions:
-                walk(inner)
-        else:
-            leaves.append(f"{type(error).__name__}: {error}")
-
-    walk(exc)
-    return "; ".join(dict.fromkeys(leaves))[:300]
 
 
 async def session(base_url: str, transport: Transport, calls: int, *, pause: float = 0.0, hold: float = 0.0,

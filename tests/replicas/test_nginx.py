@@ -36,6 +36,7 @@ from tests.replicas.harness import (
     SessionResult,
     Transport,
     client_transport,
+    describe,
     fleet,
     replica_of,
     run_sessions,
@@ -251,13 +252,6 @@ def test_the_recipe_names_only_real_bridge_flags() -> None:
 
 
 # --- driving sessions ---------------------------------------------------------------------------
-
-
-def describe(exc: BaseException) -> str:
-    """What went wrong, from inside any exception groups: `Type: message; Type: message`."""
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(describe(inner) for inner in exc.exceptions)
-    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
