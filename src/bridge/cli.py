@@ -21,6 +21,8 @@ import typer
 
 from bridge.app import serve, uvloop_available
 from bridge.config import ConfigError, Settings, option_fields, validate
+from bridge.connect.command import EPILOG as CONNECT_EPILOG
+from bridge.connect.command import connect_command
 from bridge.observability import setup_logging
 from bridge.security import SecurityConfigError, build_policy
 
@@ -98,6 +100,7 @@ def _group() -> None:
 
 
 app.command("run", context_settings={"allow_interspersed_args": False})(_command(None, {}))
+app.command("connect", epilog=CONNECT_EPILOG)(connect_command())
 
 
 def start(settings: Settings) -> None:

@@ -1,0 +1,78 @@
+"""`bridge connect`'s options: one typed, frozen declaration each, validated once at start-up.
+
+Each field is also a CLI flag (`--read-timeout`) and an environment variable
+(`BRIDGE_CONNECT_READ_TIMEOUT`); `bridge.connect.command` derives both from these declarations,
+the way `bridge run`'s come from `bridge.config.Settings`. `validate` gives the checks the types
+alone cannot express, and resolves the headers (`headers.resolve`).
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from bridge.config import LOG_LEVELS, ConfigError
+from bridge.connect import headers
+
+ENV_PREFIX: Final = "BRIDGE_CONNECT_"
+TransportName = Literal["auto", "streamable", "sse"]
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    """An option's default plus its CLI help (and optional `min`/`max`/`choices`/`flag`/`lines`)."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectOptions:
+    url: str = _opt("", "The remote MCP endpoint, e.g. https://mcp.example.com/mcp (Streamable HTTP) "
+                    "or https://mcp.example.com/sse (legacy SSE).", argument=True)
+    transport: TransportName = _opt("auto", "auto: Streamable HTTP, falling back to legacy SSE when the URL "  # noqa: RUF009
+                                    "refuses it with a 4xx; or only one of them.",
+                                    choices=("auto", "streamable", "sse"))
+    headers: tuple[str, ...] = _opt((), "'Name: value' sent with every request (repeatable). The value, or "
+                                    "the word after its first (Bearer env:TOKEN), may be env:VAR or "
+                                    "file:PATH, read once at start.",
+                                    flag="header", lines=True)
+    ca_file: Path | None = _opt(None, "PEM file of the CAs to trust for https:// (default: the system store; "  # noqa: RUF009
+                                "SSL_CERT_FILE / SSL_CERT_DIR are honoured).")
+    timeout: float = _opt(30.0, "Seconds to connect, to send a request, and for the remote to answer "
+                          "initialize.", min=0.01)
+    read_timeout: float = _opt(300.0, "Seconds a response stream may stay silent before it counts as "
+                               "dropped (then it is resumed, or its requests get an error).", min=0.01)
+    log_level: str = _opt("warning", "Log level (stderr).", choices=LOG_LEVELS)
+
+
+@dataclass(frozen=True, slots=True)
+class Validated:
+    """Options checked, and what start-up derived from them."""
+
+    options: ConnectOptions
+    headers: list[tuple[str, str]]
+    tls: ssl.SSLContext
+
+
+def validate(options: ConnectOptions) -> Validated:
+    """Checks across the typed values; raises `ConfigError` naming the option and why."""
+    parts = urlsplit(options.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise ConfigError("url", f"{options.url!r} must be an http:// or https:// URL")
+    try:
+        resolved = headers.resolve(options.headers)
+    except headers.HeaderError as exc:
+        raise ConfigError("header", str(exc)) from None
+    try:
+        tls = tls_context(options.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("ca_file", f"{str(options.ca_file)!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    return Validated(options, resolved, tls)
+
+
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """Certificates verified against `ca_file`, else the system's store (OpenSSL's default paths)."""
+    if ca_file is not None:
+        return ssl.create_default_context(cafile=str(ca_file))
+    return ssl.create_default_context()

@@ -1,0 +1,176 @@
+"""Servers that are not (quite) MCP, each in a background thread of the test process: a TLS front
+for a bridge, a plain HTTP page, and a port that accepts connections and never answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.server
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, and its key (skips without the openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+@contextlib.contextmanager
+def tls_front(target_port: int, cert: Path, key: Path) -> Iterator[int]:
+    """A TLS listener on a free loopback port, each connection piped to `target_port`; its port."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    port: list[int] = []
+    stop = asyncio.Event()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def serve() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+        port.append(server.sockets[0].getsockname()[1])
+        ready.set()
+        async with server:
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield port[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(5)
+
+
+@contextlib.contextmanager
+def plain_http() -> Iterator[int]:
+    """Python's own file server (GET answers HTML; POST is 501): an HTTP server that is not MCP."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never says a word."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@dataclass
+class Cuts:
+    """How many connections a `cutting_proxy` may still cut, and how many it did."""
+
+    left: int
+    done: int = 0
+
+
+@contextlib.contextmanager
+def cutting_proxy(target_port: int, marker: bytes, after: int, cuts: int = 1) -> Iterator[tuple[int, Cuts]]:
+    """A loopback TCP proxy to `target_port` that breaks a connection (both ways, at once) once
+    `after` bytes of answer followed a request holding `marker`; at most `cuts` times."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    port: list[int] = []
+    stop = asyncio.Event()
+    state = Cuts(cuts)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        except OSError:
+            writer.close()
+            return
+        armed = asyncio.Event()
+
+        async def upstream() -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await reader.read(65536):
+                    if marker in data and state.left > 0:
+                        state.left -= 1
+                        armed.set()
+                    up_writer.write(data)
+                    await up_writer.drain()
+            up_writer.close()
+
+        async def downstream() -> None:
+            sent = 0
+            with contextlib.suppress(ConnectionError):
+                while data := await up_reader.read(65536):
+                    if armed.is_set():
+                        sent += len(data)
+                        if sent > after:
+                            state.done += 1
+                            writer.transport.abort()
+                            up_writer.transport.abort()
+                            return
+                    writer.write(data)
+                    await writer.drain()
+            writer.close()
+
+        await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+
+    async def serve() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port.append(server.sockets[0].getsockname()[1])
+        ready.set()
+        async with server:
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield port[0], state
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(5)
