@@ -5,6 +5,7 @@ reaches across a layer.
 
     cli.py                    `bridge run -- CMD` and the `mcp-jira-confluence-sse` preset (typer)
     config.py                 `Settings`: every option a flag and a BRIDGE_* variable, validated once
+    flags.py                  typer parameters derived from declared options (run and connect)
     app.py                    the router, the security layer, probes, the access log; uvicorn under
                               our signals (the first drains, a second ends at once)
     http.py                   the HTTP edge's vocabulary: headers read once, `HttpError`, answers

@@ -23,20 +23,13 @@ from bridge.app import serve, uvloop_available
 from bridge.config import ConfigError, Settings, option_fields, validate
 from bridge.connect.command import EPILOG as CONNECT_EPILOG
 from bridge.connect.command import connect_command
+from bridge.flags import parameter
 from bridge.observability import setup_logging
 from bridge.security import SecurityConfigError, build_policy
 
+ENV_PREFIX = "BRIDGE_"
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serve a stdio MCP server over HTTP.")
-
-
-def choices_enum(name: str, choices: Sequence[str]) -> type[enum.Enum]:
-    """Typer offers fixed choices through an Enum; its values are the plain strings."""
-    return enum.Enum(name, [(c, c) for c in choices], type=str)  # type: ignore[return-value]
-
-
-def meta_flag(field: dataclasses.Field[Any]) -> str:
-    """The flag name of a setting (without dashes): its own `flag`, else the field name."""
-    return str(field.metadata.get("flag") or field.name.replace("_", "-"))
 
 
 def _split(values: Sequence[str] | None, split: bool) -> tuple[str, ...]:
@@ -46,33 +39,10 @@ def _split(values: Sequence[str] | None, split: bool) -> tuple[str, ...]:
     return tuple(item.strip() for value in values or () for item in value.split(",") if item.strip())
 
 
-def _param(field: dataclasses.Field[Any], hint: Any) -> inspect.Parameter:
-    """The typer option for one settings field."""
-    flag = "--" + meta_flag(field)
-    meta = field.metadata
-    extra: dict[str, Any] = {}
-    annotation: Any = hint
-    default: Any = field.default
-    decls = [f"{flag}/--no-{flag[2:]}"] if hint is bool and meta.get("negatable") else [flag]
-    if "choices" in meta:
-        annotation = choices_enum(field.name, meta["choices"])
-        default = annotation(default)
-        extra["case_sensitive"] = False
-    elif hint == tuple[str, ...]:
-        annotation, default = list[str] | None, None
-    elif hint == Path | None:
-        annotation = Path | None
-    for bound in ("min", "max"):
-        if bound in meta:
-            extra[bound] = meta[bound]
-    option = typer.Option(default, *decls, envvar="BRIDGE_" + field.name.upper(), help=meta["help"], **extra)
-    return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
-
-
 def _command(fields: Sequence[str] | None, fixed: dict[str, Any]) -> Any:
     """A typer command whose options are the named settings fields (all when None)."""
     hints = typing.get_type_hints(Settings)
-    params = [_param(f, hints[f.name]) for f in option_fields() if fields is None or f.name in fields]
+    params = [parameter(f, hints[f.name], ENV_PREFIX) for f in option_fields() if fields is None or f.name in fields]
     if "command" not in fixed:
         params.append(
             inspect.Parameter(

@@ -13,8 +13,7 @@ import enum
 import inspect
 import os
 import typing
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Final
 
 import typer
@@ -22,6 +21,7 @@ import typer
 from bridge.config import ConfigError
 from bridge.connect import runner
 from bridge.connect.options import ENV_PREFIX, ConnectOptions, validate
+from bridge.flags import env_name, parameter
 
 HELP: Final = (
     "Speak MCP over stdio to a local client, and over HTTP to the remote MCP server at URL.\n\n"
@@ -36,48 +36,6 @@ EPILOG: Final = ("Exit codes: 0 stdin closed, SIGTERM or SIGINT (the remote sess
                  "2 bad options.")
 
 
-def env_name(field: dataclasses.Field[Any]) -> str:
-    return ENV_PREFIX + field.name.upper()
-
-
-def flag_name(field: dataclasses.Field[Any]) -> str:
-    return str(field.metadata.get("flag") or field.name.replace("_", "-"))
-
-
-def _choices(name: str, choices: Sequence[str]) -> type[enum.Enum]:
-    return enum.Enum(name, [(c, c) for c in choices], type=str)  # type: ignore[return-value]
-
-
-def _param(field: dataclasses.Field[Any], hint: Any) -> inspect.Parameter:
-    meta = field.metadata
-    kind = inspect.Parameter.KEYWORD_ONLY
-    if meta.get("argument"):
-        argument = typer.Argument(..., envvar=env_name(field), help=meta["help"], show_default=False,
-                                  metavar=field.name.upper())
-        return inspect.Parameter(field.name, kind, default=argument, annotation=hint)
-    extra: dict[str, Any] = {}
-    annotation: Any = hint
-    default: Any = field.default
-    help_text = str(meta["help"])
-    if "choices" in meta:
-        annotation = _choices(field.name, meta["choices"])
-        default = annotation(default)
-        extra["case_sensitive"] = False
-    elif hint == tuple[str, ...]:
-        annotation, default = list[str] | None, None
-    elif hint == Path | None:
-        annotation = Path | None
-    for bound in ("min", "max"):
-        if bound in meta:
-            extra[bound] = meta[bound]
-    if meta.get("lines"):
-        help_text += f" Variable {env_name(field)}: one per line."
-    else:
-        extra["envvar"] = env_name(field)
-    option = typer.Option(default, "--" + flag_name(field), help=help_text, **extra)
-    return inspect.Parameter(field.name, kind, default=option, annotation=annotation)
-
-
 def options_from(values: dict[str, Any], environ: typing.Mapping[str, str]) -> ConnectOptions:
     """The parsed values as `ConnectOptions` (enums to strings, lists to tuples, line variables read)."""
     values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}
@@ -86,7 +44,8 @@ def options_from(values: dict[str, Any], environ: typing.Mapping[str, str]) -> C
             continue
         given = tuple(values.get(field.name) or ())
         if not given and field.metadata.get("lines"):
-            given = tuple(line.strip() for line in environ.get(env_name(field), "").splitlines() if line.strip())
+            given = tuple(line.strip() for line in environ.get(env_name(field, ENV_PREFIX), "").splitlines()
+                          if line.strip())
         values[field.name] = given
     return ConnectOptions(**values)
 
@@ -94,7 +53,7 @@ def options_from(values: dict[str, Any], environ: typing.Mapping[str, str]) -> C
 def connect_command() -> Callable[..., None]:
     """The typer command; its parameters are `ConnectOptions`' fields."""
     hints = typing.get_type_hints(ConnectOptions)
-    params = [_param(field, hints[field.name]) for field in dataclasses.fields(ConnectOptions)]
+    params = [parameter(field, hints[field.name], ENV_PREFIX) for field in dataclasses.fields(ConnectOptions)]
 
     def connect(**values: Any) -> None:
         options = options_from(values, os.environ)
