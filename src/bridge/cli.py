@@ -1,7 +1,12 @@
-"""Entry points: `bridge run [OPTIONS] -- COMMAND [ARGS...]` and the `mcp-jira-confluence-sse` preset.
+"""Entry points: `bridge run [OPTIONS] -- COMMAND [ARGS...]`, `bridge connect URL` and the
+`mcp-jira-confluence-sse` preset.
 
 The options are derived from `bridge.config.Settings`: every field is a flag and a `BRIDGE_*`
 environment variable, declared once there.
+
+The server stack (`bridge.app`: uvicorn, starlette, the security layer, metrics) is imported by
+`start`, when `bridge run` runs, not here: `bridge connect`, which a local client starts for every
+session, and every `--help` load only typer and the option declarations.
 """
 
 from __future__ import annotations
@@ -16,16 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import anyio
 import typer
 
-from bridge.app import serve, uvloop_available
 from bridge.config import ConfigError, Settings, option_fields, validate
 from bridge.connect.command import EPILOG as CONNECT_EPILOG
 from bridge.connect.command import connect_command
 from bridge.flags import parameter
-from bridge.observability import setup_logging
-from bridge.security import SecurityConfigError, build_policy
 
 ENV_PREFIX = "BRIDGE_"
 
@@ -75,6 +76,12 @@ app.command("connect", epilog=CONNECT_EPILOG)(connect_command())
 
 def start(settings: Settings) -> None:
     """Validate once, set up logging, serve until a signal; exit 2 with the option's name on bad input."""
+    import anyio  # the server stack: only when serving (see the module's docstring)
+
+    from bridge.app import serve, uvloop_available
+    from bridge.observability import setup_logging
+    from bridge.security import SecurityConfigError, build_policy
+
     try:
         validate(settings)
     except ConfigError as exc:

@@ -19,7 +19,6 @@ from typing import Any, Final
 import typer
 
 from bridge.config import ConfigError
-from bridge.connect import runner
 from bridge.connect.options import ENV_PREFIX, ConnectOptions, validate
 from bridge.flags import env_name, parameter
 
@@ -62,6 +61,8 @@ def connect_command() -> Callable[..., None]:
         except ConfigError as exc:
             hint = "'URL'" if exc.option == "url" else f"'--{exc.option.replace('_', '-')}'"
             raise typer.BadParameter(exc.why, param_hint=hint) from None
+        from bridge.connect import runner  # httpx and the relay: not needed for --help or bad options
+
         raise typer.Exit(runner.run(validated))
 
     connect.__doc__ = HELP
