@@ -11,7 +11,7 @@ import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,33 +31,17 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
 @contextlib.contextmanager
-def tls_front(target_port: int, cert: Path, key: Path) -> Iterator[int]:
-    """A TLS listener on a free loopback port, each connection piped to `target_port`; its port."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+def serving(handle: Handler, context: ssl.SSLContext | None = None) -> Iterator[int]:
+    """`handle` for every connection to a free loopback port (TLS with `context`), on an event loop
+    of its own in a background thread; the port. The listener closes on exit."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     port: list[int] = []
     stop = asyncio.Event()
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, ssl.SSLError):
-            pass
-        finally:
-            writer.close()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        except OSError:
-            writer.close()
-            return
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     async def serve() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
@@ -68,12 +52,43 @@ def tls_front(target_port: int, cert: Path, key: Path) -> Iterator[int]:
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
-    ready.wait(10)
+    assert ready.wait(10) and port, "the test listener did not start"
     try:
         yield port[0]
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(5)
+        if not thread.is_alive():
+            loop.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, ssl.SSLError):
+        pass
+    finally:
+        writer.close()
+
+
+@contextlib.contextmanager
+def tls_front(target_port: int, cert: Path, key: Path) -> Iterator[int]:
+    """A TLS listener on a free loopback port, each connection piped to `target_port`; its port."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    with serving(handle, context) as port:
+        yield port
 
 
 @contextlib.contextmanager
@@ -118,10 +133,6 @@ class Cuts:
 def cutting_proxy(target_port: int, marker: bytes, after: int, cuts: int = 1) -> Iterator[tuple[int, Cuts]]:
     """A loopback TCP proxy to `target_port` that breaks a connection (both ways, at once) once
     `after` bytes of answer followed a request holding `marker`; at most `cuts` times."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    port: list[int] = []
-    stop = asyncio.Event()
     state = Cuts(cuts)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -159,18 +170,5 @@ def cutting_proxy(target_port: int, marker: bytes, after: int, cuts: int = 1) ->
 
         await asyncio.gather(upstream(), downstream(), return_exceptions=True)
 
-    async def serve() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port.append(server.sockets[0].getsockname()[1])
-        ready.set()
-        async with server:
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
-        yield port[0], state
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(5)
+    with serving(handle) as port:
+        yield port, state
