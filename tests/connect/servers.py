@@ -1,5 +1,6 @@
 """Servers that are not (quite) MCP, each in a background thread of the test process: a TLS front
-for a bridge, a plain HTTP page, and a port that accepts connections and never answers."""
+for a bridge, a plain HTTP page, a port that accepts connections and never answers, a proxy that
+cuts connections; and the certificates the TLS front shows (made with the openssl CLI)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,45 @@ from pathlib import Path
 import pytest
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, and its key (made by the openssl CLI)."""
+def openssl(*args: str) -> None:
+    """Run the openssl CLI (a test fails, naming the package, where it is missing)."""
     if shutil.which("openssl") is None:
         pytest.fail("the openssl command is needed to make a test certificate: install the Debian package openssl")
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, and its key (made by the openssl CLI)."""
     cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert))
     return cert, key
+
+
+@dataclass(frozen=True)
+class PrivateCa:
+    """A CA of the test's own, and a server certificate (127.0.0.1, localhost) it signed."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def private_ca(directory: Path) -> PrivateCa:
+    """A self-signed CA and a leaf certificate it signed, made by the openssl CLI as a company would."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    cert, key, csr, ext = directory / "leaf.pem", directory / "leaf.key", directory / "leaf.csr", directory / "leaf.ext"
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=bridge connect test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", str(ca_key), "-out", str(ca))
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(csr))
+    ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                   "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                   "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n", encoding="ascii")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-days", "2", "-extfile", str(ext), "-out", str(cert))
+    return PrivateCa(ca, cert, key)
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -40,7 +40,7 @@ def describe(exc: BaseException) -> str:
     for cause in _chain(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             return (f"TLS certificate not trusted ({cause.verify_message or cause.reason}); "
-                    "give its CA with --ca-file")
+                    "give its CA with --ca-file, or --truststore if the system trusts it")
         if isinstance(cause, ssl.SSLError):
             return f"TLS error: {cause.reason or cause}"
         if isinstance(cause, socket.gaierror):
