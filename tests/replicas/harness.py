@@ -1,7 +1,8 @@
 """Bridge replicas behind a real balancer, driven by the `mcp` SDK's own clients.
 
 `Fleet` runs replicas `r1`, `r2`, ... (`bridge run --replica-id rN`, each around the echo test
-server with `ECHO_TAG=rN`, so a session can ask which replica serves it), each killable,
+server with `ECHO_TAG=rN`, so a session can ask which replica serves it; or around another server,
+told its replica in the variable `tag_env`), each killable,
 restartable and drainable. `run_sessions` opens sessions through the balancer's URL with the SDK's
 `streamable_http_client` or `sse_client`, makes calls in each, and records per session which
 replica answered and how it ended. Each replica's `/metrics` says how many requests reached it for
@@ -45,6 +46,10 @@ class Replica:
     port: int
     log_dir: Path
     options: Sequence[str] = ()
+    server: Sequence[str] = tuple(ECHO_ARGV)
+    """The stdio server each session's child runs."""
+    tag_env: str = "ECHO_TAG"
+    """The variable that tells the server its replica's name."""
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -59,7 +64,7 @@ class Replica:
     def start(self) -> None:
         self.starts += 1
         argv = [script("bridge"), "run", "--host", "127.0.0.1", "--port", str(self.port),
-                "--replica-id", self.name, "--env", f"ECHO_TAG={self.name}", *self.options, "--", *ECHO_ARGV]
+                "--replica-id", self.name, "--env", f"{self.tag_env}={self.name}", *self.options, "--", *self.server]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          cwd=ROOT, start_new_session=True)
@@ -124,9 +129,10 @@ class Fleet:
 
 
 @contextlib.contextmanager
-def fleet(log_dir: Path, count: int = 3, options: Sequence[str] = ()) -> Iterator[Fleet]:
-    """`count` replicas r1..rN on free ports, all ended (with their children) on exit."""
-    replicas = [Replica(f"r{n}", free_port(), log_dir, options) for n in range(1, count + 1)]
+def fleet(log_dir: Path, count: int = 3, options: Sequence[str] = (), server: Sequence[str] = tuple(ECHO_ARGV),
+          tag_env: str = "ECHO_TAG") -> Iterator[Fleet]:
+    """`count` replicas r1..rN on free ports, each serving `server`, all ended (with their children) on exit."""
+    replicas = [Replica(f"r{n}", free_port(), log_dir, options, server, tag_env) for n in range(1, count + 1)]
     try:
         for replica in replicas:
             replica.start()
