@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test run bench soak clean
+.PHONY: install lint test run bench soak image-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: install
 
 soak: install
 	$(BIN)/python -m bench.soak
+
+# Builds the image and runs it with the sandbox (needs Docker or Podman; not part of `make test`).
+image-test: install
+	$(BIN)/python scripts/image_test.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

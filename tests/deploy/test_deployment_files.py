@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -514,15 +515,16 @@ def test_the_image_runs_as_non_root_under_tini_and_stops_on_sigterm() -> None:
     user = docker("USER")[-1].split(":")[0].strip()
     assert user not in ("root", "0", "")
     assert docker_json("ENTRYPOINT") == ["tini", "--"]
-    assert any("tini" in args.split() for args in docker("RUN")), "tini must be installed in the final stage"
+    installed = [word for args in docker("RUN") for word in args.split() if re.fullmatch(r"tini(=\S+)?", word)]
+    assert installed, "tini must be installed in the final stage"
     assert docker("STOPSIGNAL")[-1].strip() == "SIGTERM"
     assert "BRIDGE_LOG_FORMAT=json" in " ".join(docker("ENV"))
 
 
 def test_compose_runs_the_image_locked_down() -> None:
     bridge = compose_bridge()
-    assert bridge["init"] is True
-    assert bridge["read_only"] is True and "/tmp" in bridge["tmpfs"]
+    assert not bridge.get("init"), "the image's tini is PID 1: `init: true` would add a second init"
+    assert bridge["read_only"] is True and "/tmp" in [str(t).split(":")[0] for t in bridge["tmpfs"]]
     images = {service.get("image") for service in compose()["services"].values()}
     assert len(images) == 1, "the sandbox profile runs the same image"
 
@@ -804,6 +806,7 @@ def test_nginx_timeouts_and_body_size_match_the_bridge() -> None:
 
 
 ASSIGNMENT = re.compile(r"^\s*([A-Z_][A-Z0-9_]*)=(.*)$")
+OPERATOR_TOKEN = secrets.token_urlsafe(32)
 
 
 def clean_environment() -> dict[str, str]:
@@ -868,14 +871,32 @@ def check_probes(url: str) -> None:
         assert metrics.status_code == 200 and "bridge_sessions_active" in metrics.text
 
 
-def test_compose_configuration_serves_probes_and_requires_the_token(tmp_path: Path) -> None:
-    port = free_port()
-    env = clean_environment()
+def compose_interpolate(value: object, env: dict[str, str]) -> str:
+    """Compose's `${VAR:-default}` / `${VAR-default}` / `${VAR}`, against `env`."""
+    def one(match: re.Match[str]) -> str:
+        name, colon, default = match.group(1), match.group(2), match.group(3)
+        if name in env and (env[name] or not colon):
+            return env[name]
+        return default or ""
+    return re.sub(r"\$\{(\w+)(?:(:?)-([^}]*))?\}", one, str(value))
+
+
+def env_example() -> dict[str, str]:
+    found: dict[str, str] = {}
     for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
         match = ASSIGNMENT.match(line)
         if match:
-            env[match.group(1)] = match.group(2)
-    env.update({k: str(v) for k, v in compose_bridge().get("environment", {}).items()})
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def test_compose_configuration_serves_probes_and_requires_the_token(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_environment()
+    env.update(env_example())
+    assert env["BRIDGE_AUTH_TOKENS"] == "", ".env.example must not carry a usable token"
+    env["BRIDGE_AUTH_TOKENS"] = secrets.token_urlsafe(32)  # what the operator adds
+    env.update({k: compose_interpolate(v, env) for k, v in compose_bridge().get("environment", {}).items()})
     argv = on_loopback(with_port(compose_bridge()["command"], port))
     with running(argv, no_atlassian(env), port, tmp_path / "compose.log") as url:
         check_probes(url)
@@ -893,15 +914,23 @@ def test_compose_configuration_serves_probes_and_requires_the_token(tmp_path: Pa
             assert ok.headers.get("mcp-session-id")
 
 
+def kubernetes_namespace() -> str:
+    namespace: str = k8s("Kustomization")["namespace"]
+    return namespace
+
+
 def kubernetes_environment() -> dict[str, str]:
-    """The pod's environment: the Secret (envFrom), then `env` with $(VAR) references expanded."""
+    """The pod's environment: the Secret (envFrom, with the token the operator puts in), then
+    `env` with $(VAR) references expanded."""
     env = clean_environment()
     env.update(secret_data())
+    assert env["BRIDGE_AUTH_TOKENS"] == "", "secret.example.yaml must not carry a usable token"
+    env["BRIDGE_AUTH_TOKENS"] = OPERATOR_TOKEN
     for entry in bridge_container().get("env", []):
         if "value" in entry:
             env[entry["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), entry["value"])
         elif entry["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
-            env[entry["name"]] = "mcp"
+            env[entry["name"]] = kubernetes_namespace()
         elif entry["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.name":
             env[entry["name"]] = pod_names()[0]
     return env
@@ -911,7 +940,7 @@ def test_kubernetes_configuration_serves_probes_hosts_and_auth(tmp_path: Path) -
     port = free_port()
     env = kubernetes_environment()
     argv = on_loopback(with_port(bridge_container()["args"], port))
-    token = secret_data()["BRIDGE_AUTH_TOKENS"].split(",")[0]
+    token = env["BRIDGE_AUTH_TOKENS"].split(",")[0]
     service = envoy_service()["metadata"]["name"]  # clients' Host: Envoy's Service, passed on by Envoy
     with running(argv, no_atlassian(env), port, tmp_path / "kubernetes.log") as url:
         check_probes(url)
@@ -921,7 +950,9 @@ def test_kubernetes_configuration_serves_probes_hosts_and_auth(tmp_path: Path) -
             refused = client.post(url + "/mcp", json=INITIALIZE, headers=ACCEPT)
             assert refused.status_code == 401
             authorized = {**ACCEPT, "Authorization": f"Bearer {token}"}
-            for host in (f"{service}.mcp.svc:{port}", f"{service}.mcp.svc.cluster.local:{port}", "mcp.example.com"):
+            namespace = kubernetes_namespace()
+            for host in (f"{service}.{namespace}.svc:{port}", f"{service}.{namespace}.svc.cluster.local:{port}",
+                         "mcp.example.com"):
                 ok = client.post(url + "/mcp", json=INITIALIZE, headers={**authorized, "Host": host})
                 assert ok.status_code == 200, (host, ok.text)
                 session = ok.headers["mcp-session-id"]
