@@ -306,10 +306,13 @@ def test_dependencies_are_installed_from_the_lock_with_hashes_before_the_source(
     assert "--only-binary :all:" in steps[index][1], "wheels only: nothing is built from an unlocked sdist"
     copies_src = [i for i, (name, args) in enumerate(steps) if name == "COPY" and re.search(r"(^|\s)\.?/?src\b", args)]
     assert copies_src and index < min(copies_src), "the dependencies' layer comes before the source"
-    installs = [args for name, args in steps if name == "RUN" and re.search(r"pip(\s+--python\s+\S+)?\s+install", args)]
-    for args in installs:
-        assert "--require-hashes" in args or ("--no-deps" in args and "--no-index" in args), (
-            f"every install is hash-checked, or the project's own wheel without dependencies: {args[:200]}")
+    commands = [part for name, args in steps if name == "RUN" for part in re.split(r"&&|;|\|\|", args)]
+    installs = [part for part in commands if re.search(r"pip(\s+--python\s+\S+)?\s+install\b", part)]
+    assert any(f"-r /tmp/{LOCK.name}" in part and "--require-hashes" in part for part in installs), (
+        "the lock itself is installed with --require-hashes")
+    for part in installs:
+        assert "--require-hashes" in part or ("--no-deps" in part and "--no-index" in part), (
+            f"every install is hash-checked, or the project's own wheel without dependencies: {part[:200]}")
     final = [args for name, args in final_stage() if name == "RUN" and "/wheels" in args]
     assert final and all("--no-deps" in args for args in final), "the project is installed with --no-deps"
 
@@ -484,10 +487,16 @@ def test_kubectl_kustomize_renders_the_namespace_and_images() -> None:
     namespace = kustomization()["namespace"]
     assert {d["metadata"].get("namespace") for d in rendered} == {namespace}
     images = {entry["name"]: entry for entry in kustomization()["images"]}
+    manifest_tags = {c["name"]: c["image"].rsplit(":", 1)[1] for d in k8s_all("StatefulSet") + k8s_all("Deployment")
+                     for c in d["spec"]["template"]["spec"]["containers"]}
+    seen: set[str] = set()
     for document in rendered:
         for container in document.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
             name, tag = container["image"].rsplit(":", 1)
             assert any(name == i.get("newName", key) and tag == i["newTag"] for key, i in images.items()), container
+            assert tag == manifest_tags[container["name"]], f"{container['name']}: rendered {tag}, validated with another"
+            seen.add(container["name"])
+    assert seen == set(manifest_tags)
 
 
 # --- make image-test and the docs ------------------------------------------------------------------
