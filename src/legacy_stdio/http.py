@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -14,6 +15,7 @@ import httpx
 
 from legacy_stdio.config import RetryPolicy, ServiceConfig
 from legacy_stdio.errors import ServiceError
+from legacy_stdio.tls import verifying_context
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,11 @@ def auth_headers(config: ServiceConfig) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
 
 
+def _verify(config: ServiceConfig) -> ssl.SSLContext | bool:
+    """The shared verifying context, or False when `*_SSL_VERIFY` turns verification off."""
+    return verifying_context() if config.ssl_verify else False
+
+
 def _mounts(config: ServiceConfig) -> dict[str, httpx.AsyncBaseTransport | None] | None:
     """Service-specific proxies (`JIRA_HTTPS_PROXY` ...), with their own no-proxy hosts."""
     proxies = config.proxies
@@ -58,9 +65,9 @@ def _mounts(config: ServiceConfig) -> dict[str, httpx.AsyncBaseTransport | None]
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
     for scheme, proxy in (("http://", proxies.http), ("https://", proxies.https)):
         if proxy:
-            mounts[scheme] = httpx.AsyncHTTPTransport(proxy=proxy, verify=config.ssl_verify)
+            mounts[scheme] = httpx.AsyncHTTPTransport(proxy=proxy, verify=_verify(config))
     for host in proxies.no_proxy:
-        mounts[f"all://{host}"] = httpx.AsyncHTTPTransport(verify=config.ssl_verify)
+        mounts[f"all://{host}"] = httpx.AsyncHTTPTransport(verify=_verify(config))
     return mounts
 
 
@@ -72,7 +79,7 @@ def build_http_client(config: ServiceConfig) -> httpx.AsyncClient:
         base_url=config.url,
         headers=headers,
         timeout=httpx.Timeout(config.timeout),
-        verify=config.ssl_verify,
+        verify=_verify(config),
         mounts=_mounts(config),
         trust_env=True,
     )

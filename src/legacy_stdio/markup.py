@@ -9,15 +9,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from html import escape
 from typing import Any
 
 from bs4 import BeautifulSoup, Tag
-from jira2markdown import convert as _wiki_to_markdown  # type: ignore[import-untyped]
+from jira2markdown.elements import MarkupElements  # type: ignore[import-untyped]
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdownify import MarkdownConverter
+from pyparsing import Forward
 
 
 def _parser(xhtml: bool) -> MarkdownIt:
@@ -218,10 +220,21 @@ def to_storage(content: str, content_format: str) -> str:
 
 
 def jira_to_markdown(wiki: str | None) -> str:
-    """Jira wiki markup into markdown."""
+    """Jira wiki markup into markdown (what `jira2markdown.convert` gives, on a grammar built once)."""
     if not wiki:
         return ""
-    return str(_wiki_to_markdown(wiki)).strip()
+    return str(wiki_grammar().transform_string(wiki)).strip()
+
+
+@functools.cache
+def wiki_grammar() -> Any:
+    """jira2markdown's grammar, built once per process: `jira2markdown.convert` builds it on every
+    call, which costs as much as the parse itself."""
+    elements = MarkupElements()
+    inline, markup = Forward(), Forward()
+    inline <<= elements.expr(inline, markup, {}, filter(lambda e: e.is_inline_element, elements))
+    markup <<= elements.expr(inline, markup, {}, elements)
+    return markup
 
 
 def _macro_name(tag: Tag) -> str:
