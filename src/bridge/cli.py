@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
+import logging
 import shutil
 import sys
 import typing
@@ -86,12 +87,16 @@ def start(settings: Settings) -> None:
         validate(settings)
     except ConfigError as exc:
         raise typer.BadParameter(exc.why, param_hint=f"'--{exc.option.replace('_', '-')}'") from None
+    setup_logging(settings.log_level, settings.log_format)
     try:
         policy = build_policy(settings)
     except SecurityConfigError as exc:
-        typer.echo(f"Error: the security options cannot be used:\n{exc}", err=True)
+        if settings.log_format == "json":  # one JSON line per problem, as the log shipper expects
+            for problem in str(exc).splitlines():
+                logging.getLogger("bridge").error("the security options cannot be used: %s", problem)
+        else:
+            typer.echo(f"Error: the security options cannot be used:\n{exc}", err=True)
         raise typer.Exit(2) from None
-    setup_logging(settings.log_level, settings.log_format)
     anyio.run(serve, settings, policy, backend="asyncio", backend_options={"use_uvloop": uvloop_available()})
 
 

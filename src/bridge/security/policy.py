@@ -3,7 +3,8 @@ request path uses.
 
 `build_policy` reads the security fields of `bridge.config.Settings` and reports every problem at
 once, one per line, in words an operator can act on. Rules: with no token and no `auth_disabled`,
-serving a non-loopback address is refused; on loopback auth is then off. `auth_disabled` together
+serving a non-loopback address is refused; on loopback auth is then off. On a non-loopback
+address every token must be at least 16 characters and no placeholder from an example file. `auth_disabled` together
 with tokens is a contradiction, also refused. `allowed_hosts` and `allowed_origins` add to the
 defaults (loopback names with any port, the bind host, the public base URL); `*` allows everything;
 `cors_origins` are also allowed origins.
@@ -22,7 +23,7 @@ from bridge.security.cors import CorsPolicy
 from bridge.security.header_env import HeaderEnv
 from bridge.security.hosts import HostAllowList, OriginAllowList
 from bridge.security.proxies import TrustedProxies
-from bridge.security.tokens import TokenFileError, TokenStore, check_token
+from bridge.security.tokens import TokenFileError, TokenStore, check_strength, check_token, read_token_file
 
 # Probes answer orchestrators and monitoring: no auth, no Origin check, and no Host check either,
 # because probes address the bridge by a pod or container IP that no allow-list knows. They hold no
@@ -141,10 +142,18 @@ def _auth(settings: Settings, interval: float, problems: list[str]) -> TokenStor
     if len(problems) > before:
         return None
     try:
-        return TokenStore(settings.auth_tokens, settings.auth_token_file, check_interval=interval)
+        store = TokenStore(settings.auth_tokens, settings.auth_token_file, check_interval=interval)
     except TokenFileError as exc:
         problems.append(str(exc))
         return None
+    if not is_loopback(settings.host):  # the token is all that guards the address
+        for number, token in enumerate(settings.auth_tokens, start=1):
+            _collect(problems, lambda: check_strength(token, f"auth token #{number}"))  # noqa: B023 - called now
+        if settings.auth_token_file is not None:
+            for number, token in enumerate(read_token_file(settings.auth_token_file), start=1):
+                _collect(problems, lambda: check_strength(
+                    token, f"token #{number} of {str(settings.auth_token_file)!r}"))  # noqa: B023
+    return store
 
 
 def build_policy(

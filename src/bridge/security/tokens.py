@@ -47,6 +47,25 @@ def check_token(token: str, where: str) -> str:
     return token
 
 
+MIN_TOKEN_LENGTH = 16
+# Words of the values people leave in an example file; no random token contains them.
+PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "replace", "placeholder", "example", "your-token",
+                     "your_token", "yourtoken", "xxxx", "<", ">", "token-here", "secret-here")
+
+
+def check_strength(token: str, where: str) -> str:
+    """A token fit to guard a non-loopback address: at least `MIN_TOKEN_LENGTH` characters and no
+    placeholder left from an example file. Raises ValueError naming `where` (never the token)."""
+    how = "use a random one, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    lowered = token.lower()
+    if any(word in lowered for word in PLACEHOLDER_WORDS):
+        raise ValueError(f"{where} is a placeholder, not a secret: {how}")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{where} has {len(token)} characters; a token guarding a non-loopback address "
+                         f"needs at least {MIN_TOKEN_LENGTH}: {how}")
+    return token
+
+
 def read_token_file(path: Path) -> list[str]:
     """The tokens in `path`; raises TokenFileError when it cannot be read or a line is bad."""
     try:

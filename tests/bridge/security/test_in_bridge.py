@@ -175,3 +175,19 @@ def test_bad_security_option_is_named_at_start_up() -> None:
     assert done.returncode == 2
     assert "PATH controls how programs run" in done.stderr
     assert "'not-an-ip' is not an IP address" in done.stderr
+
+
+def test_a_placeholder_or_short_token_is_refused_at_start_one_json_line_each_in_json_mode() -> None:
+    """A token left from an example file, or one short enough to guess, never guards a public
+    address; with --log-format json each problem is one JSON log line, and no token is shown."""
+    done = subprocess.run(
+        [script("bridge"), "run", "--host", "0.0.0.0", "--port", "0", "--log-format", "json",
+         "--auth-token", "change-me-to-a-long-random-token", "--auth-token", "s3cr3t", "--", "true"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 2
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert [line["level"] for line in lines] == ["error", "error"]
+    assert "auth token #1 is a placeholder" in lines[0]["msg"]
+    assert "auth token #2 has 6 characters" in lines[1]["msg"] and "at least 16" in lines[1]["msg"]
+    assert "s3cr3t" not in done.stderr and "change-me-to-a-long" not in done.stderr

@@ -37,9 +37,31 @@ def test_non_loopback_with_auth_explicitly_disabled_starts() -> None:
 
 
 def test_non_loopback_with_a_token_starts_with_auth_on() -> None:
-    policy = build_policy(Settings(host="0.0.0.0", auth_tokens=("t0ken-value",)))
+    policy = build_policy(Settings(host="0.0.0.0", auth_tokens=("t0ken-value-0123456789",)))
     assert policy.auth_enabled
     assert "t0ken-value" not in policy.describe()
+
+
+@pytest.mark.parametrize("token", ["changeme", "change-me-to-a-long-random-token", "<your-token-here>",
+                                   "REPLACE_WITH_A_SECRET_VALUE", "xxxxxxxxxxxxxxxxxxxx"])
+def test_a_placeholder_token_on_a_non_loopback_address_is_refused(token: str) -> None:
+    message = problems(Settings(host="0.0.0.0", auth_tokens=(token,)))
+    assert "auth token #1 is a placeholder" in message and "secrets.token_urlsafe" in message
+    assert token not in message
+
+
+def test_a_short_token_on_a_non_loopback_address_is_refused_and_every_one_is_named(tmp_path: Path) -> None:
+    token_file = tmp_path / "tokens"
+    token_file.write_text("abc\n" + "k" * 8 + "-long-enough-token\n")
+    message = problems(Settings(host="10.0.0.5", auth_tokens=("s3cr3t", "q" * 16), auth_token_file=token_file))
+    assert "auth token #1 has 6 characters" in message and "at least 16" in message
+    assert "auth token #2" not in message
+    assert f"token #1 of {str(token_file)!r} has 3 characters" in message and "token #2 of" not in message
+    assert "s3cr3t" not in message
+
+
+def test_on_loopback_a_short_token_is_the_operator_s_choice() -> None:
+    assert build_policy(Settings(host="127.0.0.1", auth_tokens=("abc",))).auth_enabled
 
 
 def test_auth_disabled_with_tokens_is_a_contradiction() -> None:
@@ -115,7 +137,7 @@ def test_mapping_authorization_is_refused_only_when_auth_is_on() -> None:
 
 
 def test_defaults_cover_loopback_bind_host_and_public_url() -> None:
-    policy = build_policy(Settings(host="10.0.0.5", base_url="https://mcp.example.com/prefix", auth_tokens=("abc",)))
+    policy = build_policy(Settings(host="10.0.0.5", base_url="https://mcp.example.com/prefix", auth_tokens=("a-long-enough-token-0123",)))
     for host in ("127.0.0.1:1", "localhost:2", "[::1]:3", "10.0.0.5:8000", "mcp.example.com", "mcp.example.com:443"):
         assert policy.hosts.allows(host), host
     assert not policy.hosts.allows("example.com")
