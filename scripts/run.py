@@ -103,7 +103,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     bridge = subprocess.Popen(
-        [command("bridge"), "run", "--host", host, "--port", str(port), "--", command("mcp-jira-confluence")],
+        [command("bridge"), "run", "--host", host, "--port", str(port), "--fork-server",
+         "--fork-preload", "legacy_stdio.prefork:warm", "--", command("mcp-jira-confluence")],
         env=env,
     )
     try:

@@ -21,8 +21,11 @@ reaches across a layer.
     streams.py                where the child's messages wait for an HTTP stream; backpressure policy
     replay.py                 a session's bounded event log, for `Last-Event-ID` resumes
     child.py                  a session's child: stdout lines, stderr logging, ending its group
-    process.py                starting a process (vfork) on loop pipe transports; pidfd reaping
+    process.py                starting a process (vfork) on loop pipe transports; pidfd reaping;
+                              the subreaper's orphan sweep
     pool.py                   children started ahead (`--prespawn`)
+    fork/                     `--fork-server`: children forked from a template that imported a
+                              Python server once; restarts, exec fallback
     codec.py                  JSON in and out; a message's id found and replaced in place
     jsonrpc.py                the JSON-RPC facts routing reads, and the bridge's own error bodies
     health.py                 /healthz, /readyz, /drainz, /metrics and the HAProxy agent check

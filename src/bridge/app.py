@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import anyio
 import uvicorn
@@ -18,6 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge import jsonrpc
 from bridge.config import Settings
+from bridge.fork import ForkCommandError, ForkServer, ForkServerError
+from bridge.fork import resolve as resolve_fork_target
 from bridge.health import Drain, Health, Metrics, Ready, serve_agent
 from bridge.http import Headers, respond
 from bridge.metrics import BridgeMetrics
@@ -149,8 +151,53 @@ def uvloop_available() -> bool:
 
 async def serve(settings: Settings, policy: SecurityPolicy) -> None:
     """Serve until SIGTERM/SIGINT, then shut down in order: sessions first, then the HTTP server."""
+    metrics = BridgeMetrics()
+    base_env = settings.child_env(dict(os.environ))
+    fork = _fork_server(settings, policy, base_env, metrics)
+    try:
+        await _serve(settings, policy, metrics, base_env, fork)
+    except* ForkServerError as failed:
+        problem = str(_leaves(failed)[0])
+    else:
+        return
+    log.error("--fork-server: the template could not start: %s", problem)
+    raise SystemExit(2)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The exceptions in a (nested) exception group, in order."""
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+def _fork_server(
+    settings: Settings, policy: SecurityPolicy, base_env: Mapping[str, str], metrics: BridgeMetrics
+) -> ForkServer | None:
+    """The fork server of `--fork-server`, its template's environment sanitised: what every child
+    gets, without the variables sessions set from request headers. Exit 2 when the command is not
+    a Python program it can fork."""
+    if not settings.fork_server:
+        metrics.fork_server_up.set(0)
+        return None
+    try:
+        target = resolve_fork_target(settings.command, base_env, settings.cwd)
+    except ForkCommandError as exc:
+        log.error("--fork-server: cannot fork %r: %s", settings.command[0], exc)
+        raise SystemExit(2) from None
+    template_env = {k: v for k, v in base_env.items() if k not in policy.header_env.variables}
+    return ForkServer(target, template_env, settings.cwd, settings.fork_preload, settings.kill_grace, metrics)
+
+
+async def _serve(
+    settings: Settings, policy: SecurityPolicy, metrics: BridgeMetrics, base_env: Mapping[str, str],
+    fork: ForkServer | None,
+) -> None:
     async with anyio.create_task_group() as tg:
-        registry = Registry(settings, tg, BridgeMetrics(), policy.header_env, settings.child_env(dict(os.environ)))
+        if fork is not None:
+            await tg.start(fork.run)
+        registry = Registry(settings, tg, metrics, policy.header_env, base_env, fork)
         await registry.start()
         config = uvicorn.Config(
             build_app(settings, registry, policy),
@@ -168,7 +215,8 @@ async def serve(settings: Settings, policy: SecurityPolicy) -> None:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         log.info("bridge listening on http://%s:%d (command: %s)", shown, port, settings.command[0])
-        log.info("%s; prespawn: %d", policy.describe(), registry.pool.size if registry.pool else 0)
+        log.info("%s; prespawn: %d; children: %s", policy.describe(), registry.pool.size if registry.pool else 0,
+                 registry.child_mode)
         if settings.agent_port:
             await tg.start(serve_agent, registry, settings.host, settings.agent_port)
         await tg.start(_stop_on_signal, registry, server, settings)

@@ -1,7 +1,7 @@
 """The child process of a session: spawn it, read its stdout/stderr lines, write stdin, end its group.
 
-The child runs in a process group of its own (`start_new_session=True`), so ending it reaches the
-grandchildren too: close stdin, then SIGTERM the group, then SIGKILL it, each step after the kill
+The child runs in a process group of its own (a new session, whether started by exec or forked from
+the `--fork-server` template), so ending it reaches the grandchildren too: close stdin, then SIGTERM the group, then SIGKILL it, each step after the kill
 grace; the leader is always reaped.
 """
 
@@ -14,10 +14,14 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from bridge.process import PipedProcess
+
+if TYPE_CHECKING:
+    from bridge.fork import ForkServer
 
 log = logging.getLogger("bridge.child")
 
@@ -107,8 +111,9 @@ class TokenBucket:
 class Child:
     """One spawned child: line-oriented I/O and group termination."""
 
-    def __init__(self, process: PipedProcess, argv: Sequence[str]) -> None:
+    def __init__(self, process: PipedProcess, argv: Sequence[str], mode: str = "exec") -> None:
         self.process = process
+        self.mode = mode  # how it started: `exec`, or `fork` from the --fork-server template
         self.pid = process.pid
         self.argv = list(argv)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
@@ -116,8 +121,13 @@ class Child:
 
     @classmethod
     async def spawn(
-        cls, argv: Sequence[str], env: Mapping[str, str] | None, cwd: Path | None
+        cls, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None, fork: ForkServer | None = None
     ) -> Child:
+        """Start `argv`: forked from the template when there is one and it is up, else by exec."""
+        process = await fork.spawn(env, cwd) if fork is not None else None
+        if process is not None:
+            log.info("child forked: pid %d, %s", process.pid, argv[0])
+            return cls(process, argv, "fork")
         process = await PipedProcess.start(argv, env, cwd)
         log.info("child started: pid %d, %s", process.pid, argv[0])
         return cls(process, argv)

@@ -53,6 +53,11 @@ class Settings:
     keepalive: float = _opt(15.0, "Seconds between SSE keep-alive comments.", min=0.01)
     json_response: bool = _opt(False, "Answer request POSTs with application/json instead of SSE.")
     get_buffer: int = _opt(256, "Messages held for a Streamable session without a GET stream.", min=1)
+    fork_server: bool = _opt(False, "Fork each child from a template process that imported the server once "
+                             "(a Python console script or `python -m MODULE`; see docs/fork-server.md).")
+    fork_preload: tuple[str, ...] = _opt((), "A module the fork server's template imports besides the server, or "
+                                         "module:function to also call function() there once (repeatable; "
+                                         "comma-separated).", split=True)
     prespawn: int = _opt(0, "Children kept started ahead for new sessions (not with --header-env).", min=0)
     ready_timeout: float = _opt(10.0, "Seconds /readyz gives a probe child to answer initialize.", min=0.1)
     resume: bool = _opt(True, "Resumable Streamable HTTP streams (event ids, Last-Event-ID replay).",
@@ -114,6 +119,7 @@ class Settings:
 
 REPLICA_ID = re.compile(r"[A-Za-z0-9-]{1,63}")
 PRIVATE_ENV = ("BRIDGE_*",)  # the bridge's own configuration (tokens included): never a child's
+_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?", re.ASCII)
 _ENV_PATTERN = re.compile(r"[A-Za-z0-9_*?\[\]!-]+")
 
 
@@ -152,6 +158,11 @@ def validate(settings: Settings) -> Settings:
     for pattern in settings.private_env:
         if not _ENV_PATTERN.fullmatch(pattern):
             raise ConfigError("private_env", f"{pattern!r}: a variable name or glob pattern, e.g. AWS_*")
+    if settings.fork_preload and not settings.fork_server:
+        raise ConfigError("fork_preload", "it is imported by the fork server's template: give --fork-server too")
+    for module in settings.fork_preload:
+        if not _MODULE.fullmatch(module):
+            raise ConfigError("fork_preload", f"{module!r}: a module name or module:function, e.g. pkg.tls:warm")
     if settings.cwd is not None and not settings.cwd.is_dir():
         raise ConfigError("cwd", f"{str(settings.cwd)!r} is not a directory")
     if settings.replica_id and not REPLICA_ID.fullmatch(settings.replica_id):

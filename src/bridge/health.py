@@ -10,9 +10,11 @@ it loses its sticky sessions too.
 
 Liveness says only that the process serves. Readiness says a session could start now: the bridge
 is not draining, and a probe child, started with the environment every child gets, answers
-`initialize` within `--ready-timeout`. One probe runs at a time and its answer is reused for a
-couple of seconds, so a burst of probes starts one child, not many. Probe children are not
-sessions: they are not counted in the session or child metrics.
+`initialize` within `--ready-timeout`. One probe runs at a time. A success is reused for minutes,
+until a session's child fails to start, so an orchestrator probing every few seconds does not start
+a child each time; a failure is re-checked after a couple of seconds. Probe children are not
+sessions: they are not counted in the session or child metrics. The answer names how children
+start (`exec`, or `fork` from the `--fork-server` template).
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ import anyio.abc
 from anyio.abc import TaskStatus
 
 from bridge import codec, http
-from bridge.child import Child
 from bridge.http import Receive, Scope, Send
 from bridge.metrics import BridgeMetrics
 from bridge.session import Registry
 
 log = logging.getLogger("bridge.health")
 
-READY_CACHE_SECONDS = 2.0
+READY_CACHE_SECONDS = 2.0  # how long a failed probe's answer is reused
+READY_RECHECK_SECONDS = 300.0  # how long a success is, unless a session's child failed to start since
 PROBE_INITIALIZE = codec.dumps({
     "jsonrpc": "2.0", "id": 0, "method": "initialize",
     "params": {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -83,22 +85,25 @@ class Ready:
         self.registry = registry
         self.timeout = timeout
         self._lock = anyio.Lock()
-        self._checked_at = -READY_CACHE_SECONDS
+        self._checked_at = float("-inf")
         self._problem: str | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         problem = await self.problem()
+        children = self.registry.child_mode
         if problem is None:
-            await http.respond(send, 200, b'{"status":"ready"}')
+            await http.respond(send, 200, codec.dumps({"status": "ready", "children": children}))
         else:
-            await http.respond(send, 503, codec.dumps({"status": "not ready", "reason": problem}))
+            await http.respond(send, 503, codec.dumps({"status": "not ready", "reason": problem, "children": children}))
 
     async def problem(self) -> str | None:
         """Why a session could not start now, or None."""
         if not self.registry.accepting:
             return "draining: the bridge is shutting down"
         async with self._lock:
-            if time.monotonic() - self._checked_at >= READY_CACHE_SECONDS:
+            age = time.monotonic() - self._checked_at
+            failed_since = self.registry.spawn_failed_at > self._checked_at
+            if age >= (READY_CACHE_SECONDS if self._problem or failed_since else READY_RECHECK_SECONDS):
                 self._problem = await self._probe()
                 self._checked_at = time.monotonic()
                 if self._problem:
@@ -108,7 +113,7 @@ class Ready:
     async def _probe(self) -> str | None:
         settings = self.registry.settings
         try:
-            child = await Child.spawn(settings.command, self.registry.base_env, settings.cwd)
+            child = await self.registry.start_child(self.registry.base_env)
         except OSError as exc:
             return f"the server command cannot start: {exc}"
         answered = anyio.Event()

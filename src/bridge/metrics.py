@@ -64,6 +64,19 @@ class BridgeMetrics:
         self.children_exited = Counter(
             "bridge_children_exited", "Child processes ended, by exit code", ["code"], registry=r
         )
+        self.children_forked = Counter(
+            "bridge_children_forked", "Child processes forked from the --fork-server template", registry=r
+        )
+        self.fork_fallbacks = Counter(
+            "bridge_fork_fallbacks", "Children started by exec because the fork server was down", registry=r
+        )
+        self.fork_server_restarts = Counter(
+            "bridge_fork_server_restarts", "Times the fork server's template exited and was restarted", registry=r
+        )
+        self.fork_server_up = Gauge(
+            "bridge_fork_server_up", "1 while children are forked from a template, 0 while they start by exec",
+            registry=r,
+        )
         self.spawn_failures = Counter(
             "bridge_spawn_failures", "Child processes that could not be started", registry=r
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -186,37 +187,28 @@ class PipeWriter:
         await anyio.lowlevel.checkpoint()
 
 
-class PipedProcess:
-    """A started OS process: its pid, the parent's ends of its three pipes, and its exit status
-    awaited on a pidfd (no watcher thread). `bridge.child.Child` gives it line framing."""
+class Exit:
+    """A child's exit, awaited on a pidfd (no watcher thread, no SIGCHLD handler), reaped once.
 
-    def __init__(self, popen: subprocess.Popen[bytes], stdin: PipeWriter, stdout: PipeReader, stderr: PipeReader) -> None:
+    Only this bridge's own children can be reaped: those it started, and with `--fork-server` those
+    a template forked, which become the bridge's children when their first parent exits (see
+    `become_subreaper`). Every pid being waited for is in `OURS`, so the sweep for other orphans
+    never reaps one of them.
+    """
+
+    def __init__(self, pid: int, popen: subprocess.Popen[bytes] | None = None) -> None:
+        self.pid = pid
         self._popen = popen  # kept so its finaliser never reaps the child behind our back
-        self.pid = popen.pid
-        self.stdin = stdin
-        self.stdout = stdout
-        self.stderr = stderr
         self.returncode: int | None = None
-        self._wait_lock = anyio.Lock()
+        self._lock = anyio.Lock()
         self._pidfd: int | None = None
+        OURS.add(pid)
         with contextlib.suppress(OSError, AttributeError):  # no pidfd before Linux 5.3: poll instead
-            self._pidfd = os.pidfd_open(self.pid)
-
-    @classmethod
-    async def start(cls, argv: Sequence[str], env: Mapping[str, str] | None, cwd: Path | None) -> PipedProcess:
-        """Start `argv` in a new session (its own process group); `OSError` when it cannot run."""
-        popen, stdin, stdout, stderr = _popen(argv, env, cwd)
-        try:
-            pipes = (await PipeWriter.connect(stdin), await PipeReader.connect(stdout), await PipeReader.connect(stderr))
-        except BaseException:
-            popen.kill()
-            popen.wait()  # just killed: it cannot take long
-            raise
-        return cls(popen, *pipes)
+            self._pidfd = os.pidfd_open(pid)
 
     async def wait(self) -> int:
         """The exit code (negative: the signal that ended it), once the child has exited and is reaped."""
-        async with self._wait_lock:  # one task waits on the pidfd; the others find the code set
+        async with self._lock:  # one task waits on the pidfd; the others find the code set
             while self.returncode is None:
                 if self._pidfd is not None:
                     await anyio.wait_readable(self._pidfd)
@@ -229,16 +221,107 @@ class PipedProcess:
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere (only `subprocess` could): take its code
-            code = self._popen.returncode if self._popen.returncode is not None else -1
+            popen = self._popen
+            code = popen.returncode if popen is not None and popen.returncode is not None else -1
         else:
             if pid == 0:
                 return
             code = os.waitstatus_to_exitcode(status)
-        self.returncode = self._popen.returncode = code
+        self.returncode = code
+        if self._popen is not None:
+            self._popen.returncode = code
+        OURS.discard(self.pid)
         if self._pidfd is not None:
             anyio.notify_closing(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
+
+
+OURS: set[int] = set()  # the pids of children an `Exit` waits for
+
+
+class PipedProcess:
+    """A started OS process: its pid, the parent's ends of its three pipes, and its `Exit`.
+    `bridge.child.Child` gives it line framing."""
+
+    def __init__(self, exit: Exit, stdin: PipeWriter, stdout: PipeReader, stderr: PipeReader) -> None:
+        self.exit = exit
+        self.pid = exit.pid
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+
+    @property
+    def returncode(self) -> int | None:
+        return self.exit.returncode
+
+    async def wait(self) -> int:
+        return await self.exit.wait()
+
+    @classmethod
+    async def start(cls, argv: Sequence[str], env: Mapping[str, str] | None, cwd: Path | None) -> PipedProcess:
+        """Start `argv` in a new session (its own process group); `OSError` when it cannot run."""
+        popen, stdin, stdout, stderr = _popen(argv, env, cwd)
+        try:
+            pipes = await connect_pipes(stdin, stdout, stderr)
+        except BaseException:
+            popen.kill()
+            popen.wait()  # just killed: it cannot take long
+            raise
+        return cls(Exit(popen.pid, popen), *pipes)
+
+
+async def connect_pipes(stdin: int, stdout: int, stderr: int) -> tuple[PipeWriter, PipeReader, PipeReader]:
+    """The loop's transports on the parent's ends of a child's three pipes (they own the fds now)."""
+    return await PipeWriter.connect(stdin), await PipeReader.connect(stdout), await PipeReader.connect(stderr)
+
+
+def child_pipes() -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """Three new pipes: the child's ends (stdin read, stdout write, stderr write) and the parent's
+    (stdin write, stdout read, stderr read). All close-on-exec; the caller closes them on failure."""
+    ends: list[int] = []
+    try:
+        for _ in range(3):
+            ends.extend(os.pipe())
+    except BaseException:
+        for fd in ends:
+            os.close(fd)
+        raise
+    stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w = ends
+    return (stdin_r, stdout_w, stderr_w), (stdin_w, stdout_r, stderr_r)
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make this process the parent of its descendants' orphans (Linux `PR_SET_CHILD_SUBREAPER`);
+    False where the kernel or libc cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans() -> int:
+    """Reap the exited children no `Exit` waits for (orphans of our descendants, re-parented here
+    because this process is a subreaper); how many. Running ones are left alone."""
+    reaped = 0
+    for pid in _children() - OURS:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                reaped += 1
+    return reaped
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
+                pids.update(int(pid) for pid in f.read().split())
+    return pids
 
 
 def _popen(
@@ -248,17 +331,14 @@ def _popen(
 
     Blocks the loop only until the child has exec'd (vfork: a fraction of a millisecond).
     """
-    ends: list[int] = []
+    (stdin_r, stdout_w, stderr_w), (stdin_w, stdout_r, stderr_r) = child_pipes()
     try:
-        for _ in range(3):
-            ends.extend(os.pipe())  # close-on-exec; the child gets them as 0, 1 and 2 only
-        stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w = ends
         popen = subprocess.Popen(
             list(argv), stdin=stdin_r, stdout=stdout_w, stderr=stderr_w,
             env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
         )
     except BaseException:
-        for fd in ends:
+        for fd in (stdin_r, stdout_w, stderr_w, stdin_w, stdout_r, stderr_r):
             os.close(fd)
         raise
     for fd in (stdin_r, stdout_w, stderr_w):

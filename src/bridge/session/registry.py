@@ -19,6 +19,7 @@ import collections
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from bridge.child import Child
 from bridge.config import Settings
+from bridge.fork import ForkServer
 from bridge.memory import trim_heap_while_running
 from bridge.metrics import BridgeMetrics
 from bridge.observability import session_context
@@ -69,11 +71,14 @@ class Registry:
         metrics: BridgeMetrics,
         header_env: HeaderEnv,
         base_env: Mapping[str, str],
+        fork: ForkServer | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.header_env = header_env
         self.base_env = dict(base_env)  # the bridge's environment as every child gets it, made once
+        self.fork = fork
+        self.spawn_failed_at = -1.0  # monotonic time of the last session child that could not start
         self._tg = task_group
         self._published: dict[str, Session[Any]] = {}
         self._live: set[Session[Any]] = set()  # started and not yet finished (published or not)
@@ -100,12 +105,22 @@ class Registry:
         if self.pool is not None:
             await self._tg.start(self.pool.run)
 
+    @property
+    def child_mode(self) -> str:
+        """How the next child starts: `fork` (from the template), or `exec`."""
+        return self.fork.mode if self.fork is not None else "exec"
+
+    async def start_child(self, env: Mapping[str, str]) -> Child:
+        """Start one child, forked while there is a template, not counted (a readiness probe's)."""
+        return await Child.spawn(self.settings.command, env, self.settings.cwd, self.fork)
+
     async def spawn_child(self, env: Mapping[str, str]) -> Child:
-        """Start one child (counted; a failure is counted and raised as OSError)."""
+        """Start one session's child (counted; a failure is counted and raised as OSError)."""
         try:
-            child = await Child.spawn(self.settings.command, env, self.settings.cwd)
+            child = await self.start_child(env)
         except OSError:
             self.metrics.spawn_failures.inc()
+            self.spawn_failed_at = time.monotonic()
             raise
         self.metrics.children_spawned.inc()
         return child

@@ -48,7 +48,18 @@ def test_readyz_and_healthz(bridge: BridgeFactory) -> None:
         assert client.get(b.url + "/healthz").json() == {"status": "ok"}
         assert client.get(b.url + "/health").json() == {"status": "ok"}
         ready = client.get(b.url + "/readyz")
-        assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+        assert ready.status_code == 200 and ready.json() == {"status": "ready", "children": "exec"}
+
+
+def test_readyz_starts_one_probe_child_and_then_reuses_its_answer(bridge: BridgeFactory) -> None:
+    """An orchestrator probing every few seconds does not start a child each time."""
+    with bridge() as b, httpx.Client(timeout=20) as client:
+        answers = [client.get(b.url + "/readyz") for _ in range(4)]
+        time.sleep(2.5)  # past the reuse of a failed probe's answer: a success is still reused
+        answers.append(client.get(b.url + "/readyz"))
+        log = b.log_path.read_text()
+    assert all(a.status_code == 200 for a in answers)
+    assert log.count("child started") == 1, "one probe child for five probes"
 
 
 def test_readyz_fails_when_the_command_cannot_start(bridge: BridgeFactory) -> None:
