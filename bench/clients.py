@@ -59,6 +59,12 @@ class Session(ABC):
         with anyio.fail_after(self.timeout):
             return await self._exchange(request_id, wire.call_tool(request_id, name, arguments))
 
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The decoded response to one request (e.g. `tools/list`)."""
+        request_id = self._new_id()
+        with anyio.fail_after(self.timeout):
+            return await self._exchange(request_id, wire.request(request_id, method, params))
+
     @abstractmethod
     async def _exchange(self, request_id: int, body: bytes) -> dict[str, Any]:
         """Send one request; return the response to `request_id` (other messages are skipped)."""
@@ -227,9 +233,12 @@ class StreamableSession(Session):
 
     @classmethod
     async def open(
-        cls, host: str, port: int, path: str = "/mcp", per_exchange: float = DEFAULT_TIMEOUT
+        cls, host: str, port: int, path: str = "/mcp", per_exchange: float = DEFAULT_TIMEOUT,
+        headers: Mapping[str, str] | None = None,
     ) -> StreamableSession:
+        """A session after its handshake; `headers` go with every request (e.g. a user's credentials)."""
         session = cls(host, port, path, per_exchange)
+        session._headers.update(headers or {})
         try:
             await session._handshake(time.perf_counter())
         except BaseException:

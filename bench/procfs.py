@@ -64,3 +64,22 @@ def total_cpu(pids: Iterable[int]) -> float:
 
 def total_rss(pids: Iterable[int]) -> int:
     return sum(rss_bytes(p) for p in pids)
+
+
+def memory(pid: int) -> dict[str, int]:
+    """`Pss`, `Private_Clean`, `Private_Dirty`, ... of the process in bytes (smaps_rollup); {} if gone."""
+    try:
+        text = (_PROC / str(pid) / "smaps_rollup").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return {}
+    found: dict[str, int] = {}
+    for line in text.splitlines()[1:]:
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            found[name] = int(parts[0]) * 1024
+    return found
+
+
+def total_pss(pids: Iterable[int]) -> int:
+    return sum(memory(p).get("Pss", 0) for p in pids)

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from bench import report
+from bench import per_user, report
 from bench.baseline import SUFFIX, Build, extracted, resolve
 from bench.bridge_proc import HOST, Bridge, Unavailable, running_bridge
 from bench.clients import PipeSession, SseSession, StreamableSession
@@ -41,7 +41,7 @@ from bench.workload import TOOL, measure_jira, running_sandbox, server_argv
 HERE = Path(__file__).resolve().parent
 ECHO_ARGV = [sys.executable, "-S", str(HERE / "echo_server.py")]
 TRANSPORTS = ("sse", "streamable")
-PARTS = ("floor", "sse", "streamable", "prespawn", "workload")
+PARTS = ("floor", "sse", "streamable", "prespawn", "workload", "per-user")
 T = TypeVar("T")
 
 
@@ -110,6 +110,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--prespawn", type=int, default=4, help="children started ahead in the --prespawn runs"
     )
     parser.add_argument("--jira-calls", type=int, help="get-jira-issue calls per path (default 50, quick 10)")
+    parser.add_argument("--per-user-setups", type=int, default=20, help="sequential per-user sessions per bridge "
+                        "in the per-user part (default 20)")
+    parser.add_argument("--per-user-live", type=int, default=20, help="per-user sessions held open per bridge "
+                        "for the memory figures (default 20)")
+    parser.add_argument("--per-user-many", type=int, help="per-user sessions held open on the fork bridge "
+                        "(default 200, quick 20; 0: none)")
     parser.add_argument(
         "--only", action="append", choices=PARTS, help="run only these parts (repeatable; default: all)"
     )
@@ -131,6 +137,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--prespawn must be between 1 and 64")
     if args.jira_calls is not None and not 1 <= args.jira_calls <= 1000:
         parser.error("--jira-calls must be between 1 and 1000")
+    if not (1 <= args.per_user_setups <= 200 and 1 <= args.per_user_live <= 100):
+        parser.error("--per-user-setups must be 1..200 and --per-user-live 1..100")
+    if args.per_user_many is not None and not 0 <= args.per_user_many <= 400:
+        parser.error("--per-user-many must be between 0 and 400")
     if args.baseline is not None:
         try:
             resolve(args.baseline)
@@ -152,6 +162,8 @@ class Bench:
         self.logs = args.json.parent / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.outcome = Outcome()
+        self.per_user: dict[str, dict[str, float]] = {}
+        self.per_user_many: int = args.per_user_many if args.per_user_many is not None else (20 if args.quick else 200)
         self.current = Build("current tree")
         self.baseline: Build | None = None  # set by run() when --baseline is given and unpacked
 
@@ -244,6 +256,22 @@ class Bench:
             )
         self.outcome.collect(roster, {t.name: (t.name, "") for t in targets})
 
+    def per_user_part(self) -> None:
+        """The real server per user: exec, fork and fork+tls bridges on one sandbox, in one run."""
+        argv = server_argv()
+        live, setups, many = self.args.per_user_live, self.args.per_user_setups, self.per_user_many
+        with running_sandbox(self.logs / "sandbox-per-user.log") as env, contextlib.ExitStack() as stack:
+            bridges: dict[str, Bridge] = {}
+            for mode in per_user.MODES:
+                options = per_user.bridge_options(mode, max(live, many))
+                bridge = self.start_bridge(stack, f"per-user-{mode}", argv, options, per_user.base_env(env))
+                if bridge is not None:
+                    bridges[mode] = bridge
+            if not bridges:
+                return
+            limit = 300.0 + 10.0 * (setups * len(bridges) + live * len(bridges) + many)
+            self.per_user = run_bounded(limit, per_user.measure_per_user, bridges, setups, live, many)
+
     def run(self) -> int:
         started = time.monotonic()
         with contextlib.ExitStack() as stack:
@@ -253,6 +281,8 @@ class Bench:
                 self.outcome.attempt("echo: floor over pipes, SSE, Streamable HTTP", self.echo)
         if "workload" in self.parts:
             self.outcome.attempt(f"{TOOL}: direct and through the bridge", self.workload)
+        if "per-user" in self.parts:
+            self.outcome.attempt("per-user sessions of the real server: exec and --fork-server", self.per_user_part)
         self.finish(time.monotonic() - started)
         return 1 if self.outcome.failed else 0
 
@@ -283,6 +313,9 @@ class Bench:
         for build in (self.current, self.baseline):
             if build is not None and build.source is not None:
                 print(f"bridge source, {build.title}: {build.source}")
+        if self.per_user:
+            print()
+            print(per_user.table(self.per_user, self.args.per_user_live, self.per_user_many))
         for line in outcome.unavailable + [f"FAILED {line}" for line in outcome.failed]:
             print(line)
         document = {
@@ -300,6 +333,7 @@ class Bench:
                 "baseline": self.baseline_meta(),
             },
             "results": outcome.results,
+            "per_user": self.per_user,
             "checks": [{"name": c.name, "value": c.value, "limit": c.limit, "ok": c.ok} for c in found],
             "baseline_ratios": [
                 {"name": c.name, "current": c.current, "baseline": c.baseline, "ratio": c.ratio}

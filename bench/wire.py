@@ -35,15 +35,15 @@ def initialized() -> bytes:
     return _encode({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
 
+def request(request_id: int, method: str, params: dict[str, Any] | None = None) -> bytes:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return _encode(message)
+
+
 def call_tool(request_id: int, name: str, arguments: dict[str, Any]) -> bytes:
-    return _encode(
-        {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "method": "tools/call",
-            "params": {"name": name, "arguments": arguments},
-        }
-    )
+    return request(request_id, "tools/call", {"name": name, "arguments": arguments})
 
 
 def decode(raw: bytes | str) -> dict[str, Any]:
