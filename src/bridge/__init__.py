@@ -13,6 +13,11 @@ reaches across a layer.
     transports/intake.py      what both transports do: open or find a session, read messages, refuse
     transports/sse.py         legacy SSE: `GET /sse` and `POST /messages?session_id=`
     transports/streamable.py  Streamable HTTP: POST, GET, DELETE on `/mcp`; resumes
+    transports/modern.py      MCP 2026-07-28 requests (no session): validated, dispatched, answered
+    transports/revision.py    the names of 2026-07-28 the bridge reads and writes
+    transports/principals.py  the children of 2026-07-28 requests, one per principal; era probe
+    transports/shaping.py     a 2026-07-28 request's answer: ids back, results shaped, rounds asked
+    transports/rounds.py      multi-round-trip requests: sealed `requestState`, rounds waiting
     transports/events.py      server-sent event framing and the writer of a stream
     session/exchanges.py      the exchange table: ids in and out, progress, cancels, deadlines (no I/O)
     session/session.py        one session: a task group of pumps around its child, one stdin writer

@@ -51,6 +51,11 @@ class Settings:
     shutdown_grace: float = _opt(10.0, "Seconds in-flight requests may finish at shutdown.", min=0.0)
     kill_grace: float = _opt(2.0, "Seconds between ending steps: stdin closed, SIGTERM, SIGKILL.", min=0.0)
     keepalive: float = _opt(15.0, "Seconds between SSE keep-alive comments.", min=0.01)
+    modern: bool = _opt(True, "Serve MCP 2026-07-28 requests (no initialize; each request's own _meta) in front "
+                        "of the child (docs/modern.md); --no-modern answers them -32022, for clients to "
+                        "fall back to initialize.", negatable=True)
+    input_timeout: float = _opt(120.0, "Seconds a 2026-07-28 client has to come back with the input a server "
+                                "asked for (its retry), before the request's child is ended.", min=0.1)
     json_response: bool = _opt(False, "Answer request POSTs with application/json instead of SSE.")
     get_buffer: int = _opt(256, "Messages held for a Streamable session without a GET stream.", min=1)
     fork_server: bool = _opt(False, "Fork each child from a template process that imported the server once "

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-TRANSPORTS = ("sse", "streamable")
+TRANSPORTS = ("sse", "streamable", "modern")  # modern: children of 2026-07-28 principals
 
 # The methods a client may call on a server, per the MCP specification (2024-11-05 to 2025-11-25).
 KNOWN_METHODS = frozenset(

@@ -174,7 +174,7 @@ async def one_session(base_url: str, transport: Transport, calls: int, pause: fl
     outcome = SessionResult(transport)
     try:
         with anyio.fail_after(within):
-            async with Client(client_transport(base_url, transport), read_timeout_seconds=10.0) as client:
+            async with Client(client_transport(base_url, transport), read_timeout_seconds=10.0, mode="legacy") as client:
                 outcome.replica = await replica_of(client)
                 for n in range(calls):
                     result = await client.call_tool("echo", {"text": f"call {n}"})

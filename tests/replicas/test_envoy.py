@@ -223,7 +223,7 @@ class Load:
         self.outcomes.append(outcome)
         try:
             with anyio.fail_after(within):
-                async with Client(client_transport(self.url, transport), read_timeout_seconds=10.0) as client:
+                async with Client(client_transport(self.url, transport), read_timeout_seconds=10.0, mode="legacy") as client:
                     outcome.replica = await replica_of(client)
                     self.known += 1
                     self.changed()

@@ -242,7 +242,7 @@ async def session(base_url: str, transport: Transport, calls: int, *, pause: flo
     outcome = run.result
     try:
         with anyio.fail_after(WITHIN):
-            async with Client(client_transport(base_url, transport), read_timeout_seconds=10.0) as client:
+            async with Client(client_transport(base_url, transport), read_timeout_seconds=10.0, mode="legacy") as client:
                 outcome.replica = await replica_of(client)
                 if on_start is not None:
                     on_start(transport, outcome.replica)

@@ -279,7 +279,7 @@ class Load:
         out.append(timed)
         try:
             with anyio.fail_after(within):
-                async with Client(client_transport(base_url, transport), read_timeout_seconds=10.0) as client:
+                async with Client(client_transport(base_url, transport), read_timeout_seconds=10.0, mode="legacy") as client:
                     outcome.replica = await replica_of(client)
                     self.holders[outcome.replica] += 1
                     if slow:

@@ -96,10 +96,12 @@ class Peer:
         else:
             self.notifications.put(message)
 
-    def client(self, transport: Any) -> Client:
-        """An `mcp.Client` in the default connect mode on `transport`, every callback wired here."""
+    def client(self, transport: Any, mode: str = "auto") -> Client:
+        """An `mcp.Client` on `transport` (in the SDK's default connect mode unless `mode` says
+        otherwise), every callback wired here."""
         return Client(
             transport,
+            mode=mode,
             read_timeout_seconds=READ_TIMEOUT,
             sampling_callback=self.sampling,
             elicitation_callback=self.elicitation,

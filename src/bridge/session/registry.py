@@ -20,7 +20,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -113,6 +113,10 @@ class Registry:
     async def start_child(self, env: Mapping[str, str]) -> Child:
         """Start one child, forked while there is a template, not counted (a readiness probe's)."""
         return await Child.spawn(self.settings.command, env, self.settings.cwd, self.fork)
+
+    def start_task(self, function: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `function` in the registry's task group (ended with the bridge)."""
+        self._tg.start_soon(function)
 
     async def spawn_child(self, env: Mapping[str, str]) -> Child:
         """Start one session's child (counted; a failure is counted and raised as OSError)."""

@@ -67,6 +67,13 @@ class Session(Generic[D]):
     ) -> None:
         self.label = label  # the transport's name, for metrics and lookups
         self.default = default  # where the child's messages go when no request claims them
+        # `server/discover` is answered here (a client's probe, which a handshake-era child cannot
+        # answer), unless the bridge itself probes the child's era (its 2026-07-28 children).
+        self.forwards_discover = False
+        # Streams that keep the session from idling out while nothing else moves (2026-07-28
+        # `subscriptions/listen`), except during a drain.
+        self.holds = 0
+        self._drained = False
         self.settings = settings
         self.metrics = metrics
         self.traffic = metrics.traffic
@@ -183,7 +190,7 @@ class Session(Generic[D]):
                 await self._time_out(exchange)
             idle = self._idle
             if now - self.last_activity >= idle:
-                if not len(self.exchanges):
+                if not len(self.exchanges) and not (self.holds and not self._drained):
                     self.end(f"idle for {idle:g}s")
                     return
                 self.last_activity = now  # a request is still in flight: not idle
@@ -194,6 +201,7 @@ class Session(Generic[D]):
 
     def end_when_idle_for(self, seconds: float) -> None:
         """Shorten the idle timeout (a drain: idle sessions end soon, busy ones go on)."""
+        self._drained = True  # streams that hold the session open (`holds`) no longer do
         if seconds < self._idle:
             self._idle = seconds
             self._rearm.set()
@@ -242,7 +250,7 @@ class Session(Generic[D]):
 
     async def _submit_request(self, message: dict[str, Any], method: str, raw: bytes, dest: Destination,
                               now: float) -> None:
-        if method == jsonrpc.DISCOVER:  # a 2026-07-28 probe: never for a handshake-era child
+        if method == jsonrpc.DISCOVER and not self.forwards_discover:  # a client's 2026-07-28 probe
             await self._deliver(dest, jsonrpc.error(message["id"], jsonrpc.METHOD_NOT_FOUND, "Method not found"), True)
             return
         exchange = self.exchanges.open(message["id"], method, dest, jsonrpc.progress_token(message), now)

@@ -38,6 +38,7 @@ from bridge.transports.intake import (
     session_not_found,
     submit_all,
 )
+from bridge.transports.modern import SUPPORTED, ModernRequests, is_modern
 
 log = logging.getLogger("bridge.streamable")
 
@@ -56,6 +57,7 @@ class StreamableEndpoint:
         self.settings = settings
         self.registry = registry
         self.json_response = settings.json_response
+        self.modern = ModernRequests(registry) if settings.modern else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -83,8 +85,11 @@ class StreamableEndpoint:
         body = await read_body(headers, receive, self.settings.max_body_size)
         value = parse_body(body)
         session_id = headers.get(SESSION_HEADER)
+        if session_id is None and self.modern is not None and is_modern(value, headers.get(VERSION_HEADER)):
+            await self.modern(scope, value, receive, send)
+            return
         if session_id is None:
-            check_version(headers, safe_id(value))
+            check_version(headers, safe_id(value), self.modern is not None)
             if not (isinstance(value, dict) and value.get("method") == jsonrpc.INITIALIZE and "id" in value):
                 raise HttpError(400, "Bad Request: no Mcp-Session-Id; initialize first", id_=safe_id(value))
             check_message(value)  # its id must be valid too
@@ -287,18 +292,19 @@ async def write_events(send: Send, logged: list[Event], stream: int | None) -> N
             await events.write(send, events.event(data, stream, seq))
 
 
-def check_version(headers: Headers, request_id: object) -> None:
-    """Before a session exists, an `MCP-Protocol-Version` a handshake-era child cannot speak is 400
-    (-32022, naming ours, echoing the request's id).
+def check_version(headers: Headers, request_id: object, modern: bool) -> None:
+    """Before a session exists, an `MCP-Protocol-Version` the bridge cannot serve on a handshake-era
+    request is 400 (-32022, naming what is served, echoing the request's id).
 
-    This is also how a 2026-07-28 client learns to fall back to `initialize`.
+    With `--no-modern` this is also how a 2026-07-28 client learns to fall back to `initialize`.
     """
     version = headers.get(VERSION_HEADER)
     if version is not None and version.decode("latin-1") not in jsonrpc.HANDSHAKE_VERSIONS:
         requested = version.decode("latin-1")
+        supported = SUPPORTED if modern else list(jsonrpc.HANDSHAKE_VERSIONS)
         raise HttpError(400, f"Bad Request: unsupported protocol version {requested!r}",
                         code=jsonrpc.UNSUPPORTED_PROTOCOL_VERSION, id_=request_id,
-                        data={"supported": list(jsonrpc.HANDSHAKE_VERSIONS), "requested": requested})
+                        data={"supported": supported, "requested": requested})
 
 
 async def collect(receive: Receive, outbox: Outbox, finals: int) -> list[bytes] | None:

@@ -64,11 +64,17 @@ def test_an_established_session_takes_any_protocol_version_header(served: tuple[
     assert b.log().count("client sends MCP-Protocol-Version") == 1  # once per session
 
 
-def test_2026_stateless_post_gets_400_naming_handshake_versions(served: tuple[Started, httpx.Client, str]) -> None:
+def test_2026_header_without_the_envelope_gets_400_naming_every_served_version(
+    served: tuple[Started, httpx.Client, str],
+) -> None:
+    """Without a session and without the 2026-07-28 `_meta` envelope the request is not one of that
+    revision (the era is read from the body), and its header names no handshake version: -32022.
+    (`--no-modern` lists the handshake versions only: tests/bridge/modern/test_no_modern.py.)"""
     b, client, url = served
     headers = {**HEADERS, "mcp-protocol-version": "2026-07-28"}
     body = error_of(client.post(url, json=request(1, "server/discover", {}), headers=headers), 400, -32022)
-    assert "2026-07-28" not in body["error"]["data"]["supported"]
+    assert body["error"]["data"]["supported"] == ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26",
+                                                  "2024-11-05"]
     assert body["id"] == 1  # the request's own id, so clients show the protocol error
     error_of(client.post(url, json=request(2, "tools/list", {}), headers=headers), 400, -32022)
     assert not descendants(b.pid)  # no child for a probe

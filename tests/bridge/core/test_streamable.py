@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.mark.anyio
 async def test_sdk_client_default_mode_falls_back_to_initialize(bridge: BridgeFactory) -> None:
     with bridge() as b:
-        async with Client(b.url + "/mcp") as client:
+        async with Client(b.url + "/mcp", mode="legacy") as client:
             assert client.protocol_version == "2025-11-25"
             result = await client.call_tool("echo", {"text": "hello"})
             assert result.content[0].text == "hello"  # type: ignore[union-attr]
@@ -180,5 +180,5 @@ def test_json_response_mode(bridge: BridgeFactory) -> None:
 @pytest.mark.anyio
 async def test_sdk_client_in_json_response_mode(bridge: BridgeFactory) -> None:
     with bridge("--json-response") as b:
-        async with Client(b.url + "/mcp") as client:
+        async with Client(b.url + "/mcp", mode="legacy") as client:
             assert (await client.call_tool("echo", {"text": "j"})).content[0].text == "j"  # type: ignore[union-attr]

@@ -51,5 +51,6 @@ class Target:
 @asynccontextmanager
 async def connect(target: Target, peer: Peer | None = None) -> AsyncIterator[Client]:
     """An initialized `mcp.Client` for one new session, every callback going to `peer`."""
-    async with (peer or Peer()).client(target.client_transport()) as client:
+    # These suites are about sessions: the handshake era (2026-07-28 has tests/bridge/modern).
+    async with (peer or Peer()).client(target.client_transport(), mode="legacy") as client:
         yield client

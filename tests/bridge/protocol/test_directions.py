@@ -13,8 +13,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::mcp.MCPDepr
 
 
 async def test_negotiates_the_handshake_era(target: Target) -> None:
-    """The default connect mode probes `server/discover`, then falls back to `initialize`; the
-    bridge answers the probe itself, so the child sees the client's own `initialize` first."""
+    """A handshake-era client (these suites pin it; tests/bridge/modern has the 2026-07-28 one):
+    the child sees the client's own `initialize` first, on every transport."""
     async with connect(target) as client:
         assert client.protocol_version == "2025-11-25"
         assert client.server_info is not None and client.server_info.name == "full-protocol"
@@ -23,11 +23,7 @@ async def test_negotiates_the_handshake_era(target: Target) -> None:
         tools = await client.list_tools()
         assert {"sample", "elicit", "roots", "slow", "whoami"} <= {tool.name for tool in tools.tools}
         methods = payload(await client.call_tool("received", {}))["methods"]
-    handshake = ["initialize", "notifications/initialized", "tools/list", "tools/call"]
-    if target.transport == "stdio":
-        assert methods == ["server/discover", *handshake]
-    else:
-        assert methods == handshake
+    assert methods == ["initialize", "notifications/initialized", "tools/list", "tools/call"]
 
 
 async def test_sampling_is_answered_by_the_client(target: Target) -> None:

@@ -50,7 +50,7 @@ async def test_scenario_is_identical_on_every_transport(
     assert len(reference) > 40
     for transport in BRIDGE_TRANSPORTS:
         sandbox.reset()
-        async with Client(Target(transport, legacy_bridge.url).client_transport()) as client:
+        async with Client(Target(transport, legacy_bridge.url).client_transport(), mode="legacy") as client:
             records = await run_scenario(client)
         differing = [
             (mine, theirs) for mine, theirs in zip(records, reference, strict=False) if mine != theirs

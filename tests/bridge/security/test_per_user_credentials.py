@@ -54,8 +54,8 @@ async def test_two_users_reach_the_sandbox_as_themselves(
     log_path = tmp_path / "bridge.log"
     with run_bridge([script("mcp-jira-confluence")], log_path, options, env=env) as bridge:
         async with (
-            Client(transport(kinds[0], bridge.url, ALICE)) as alice,  # type: ignore[arg-type]
-            Client(transport(kinds[1], bridge.url, BOB)) as bob,  # type: ignore[arg-type]
+            Client(transport(kinds[0], bridge.url, ALICE), mode="legacy") as alice,  # type: ignore[arg-type]
+            Client(transport(kinds[1], bridge.url, BOB), mode="legacy") as bob,  # type: ignore[arg-type]
         ):
             seen_by_alice, seen_by_bob = await current_user(alice), await current_user(bob)
             assert ALICE.display_name in seen_by_alice and ALICE.email in seen_by_alice
