@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,3 +140,66 @@ def processes_in_group(pgid: int) -> list[psutil.Process]:
             if os.getpgid(p.pid) == pgid:
                 found.append(p)
     return found
+
+
+LOG_PROBLEMS = ("Traceback", "Exception in ASGI application")
+
+
+def assert_log_clean(log: str) -> None:
+    for marker in LOG_PROBLEMS:
+        at = log.find(marker)
+        assert at == -1, f"the bridge logged {marker!r}:\n{log[max(0, at - 500):at + 3000]}"
+
+
+class Watch:
+    """Every process the watched bridges ever had below them, sampled from a thread: a child the
+    bridge leaves behind (even re-parented after the bridge itself exited) is still known, checked
+    and ended."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, psutil.Process] = {}
+        self._bridges: list[int] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def add(self, bridge_pid: int) -> None:
+        with self._lock:
+            self._bridges.append(bridge_pid)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            with self._lock:
+                for pid in self._bridges:
+                    for proc in descendants(pid):
+                        self._seen.setdefault(proc.pid, proc)
+
+    def alive(self) -> list[psutil.Process]:
+        """The sampled processes still running (`is_running` also rules out a reused pid)."""
+        with self._lock:
+            seen = list(self._seen.values())
+        found = []
+        for proc in seen:
+            with contextlib.suppress(psutil.Error):
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+        return found
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.alive()]
+
+    def left(self, within: float) -> list[int]:
+        """The pids of sampled processes still running after up to `within` seconds."""
+        deadline = time.monotonic() + within
+        while (alive := self.alive()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return [proc.pid for proc in alive]
+
+    def end(self) -> None:
+        """Stop sampling and SIGKILL whatever is still running."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for proc in self.alive():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()

@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -43,13 +42,12 @@ from mcp.client.sse import sse_client
 from tests.bridge.conftest import BridgeFactory
 from tests.bridge.core.children import recorder
 from tests.bridge.core.raw import INIT_PARAMS, call, request
-from tests.support.procs import Started, descendants
+from tests.support.procs import LOG_PROBLEMS, Started, Watch, assert_log_clean, descendants
 
 pytestmark = pytest.mark.timeout(150)
 
 CHILDREN = Path(__file__).resolve().parent / "children"
 DEAF_ARGV = [sys.executable, str(CHILDREN / "deaf.py")]
-LOG_PROBLEMS = ("Traceback", "Exception in ASGI application")
 BOTH = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 JSON_CT = {"content-type": "application/json"}
 
@@ -70,62 +68,6 @@ def running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def assert_log_clean(log: str) -> None:
-    for marker in LOG_PROBLEMS:
-        at = log.find(marker)
-        assert at == -1, f"the bridge logged {marker!r}:\n{log[max(0, at - 500):at + 3000]}"
-
-
-class Watch:
-    """Every process the watched bridges ever had below them, sampled from a thread: a child the
-    bridge leaves behind (even after the bridge itself exited) is still known, checked and ended."""
-
-    def __init__(self) -> None:
-        self._seen: dict[int, psutil.Process] = {}
-        self._bridges: list[int] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def add(self, bridge_pid: int) -> None:
-        with self._lock:
-            self._bridges.append(bridge_pid)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.05):
-            with self._lock:
-                for pid in self._bridges:
-                    for proc in descendants(pid):
-                        self._seen.setdefault(proc.pid, proc)
-
-    def alive(self) -> list[psutil.Process]:
-        """The sampled processes still running (`is_running` also rules out a reused pid)."""
-        with self._lock:
-            seen = list(self._seen.values())
-        found = []
-        for proc in seen:
-            with contextlib.suppress(psutil.Error):
-                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                    found.append(proc)
-        return found
-
-    def left(self, within: float) -> list[int]:
-        """The pids of sampled processes still running after up to `within` seconds."""
-        deadline = time.monotonic() + within
-        while (alive := self.alive()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return [proc.pid for proc in alive]
-
-    def end(self) -> None:
-        """Stop sampling and SIGKILL whatever is still running."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-        for proc in self.alive():
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import contextlib
 import json
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,13 +30,12 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.bridge import run_bridge
-from tests.support.procs import Started, descendants
+from tests.support.procs import Started, Watch, assert_log_clean, descendants
 
 REPO = Path(__file__).resolve().parents[3]
 ENV_SERVER = [sys.executable, "-m", "tests.bridge.fork.env_server"]
 """The fork suites' own server (see `env_server.py`): `env`, `environ`, `loaded`, `ids`, `random`, `crash`."""
 ECHO_SERVER = [sys.executable, "-m", "tests.bridge.core.echo_server"]
-LOG_PROBLEMS = ("Traceback", "Exception in ASGI application")
 WAIT = 15.0
 """Longest wait for something that should happen; only ever reached when a test fails."""
 
@@ -93,58 +91,6 @@ def running(pid: int) -> bool:
 def exists(pid: int) -> bool:
     """`pid` is in the process table at all (zombies included): `/proc/<pid>` is there."""
     return Path(f"/proc/{pid}").exists()
-
-
-class Watch:
-    """Every process ever seen below the watched bridges, sampled from a thread, so one left behind
-    (even re-parented after its bridge exited) is still known, checked and killed."""
-
-    def __init__(self) -> None:
-        self._seen: dict[int, psutil.Process] = {}
-        self._bridges: list[int] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def add(self, bridge_pid: int) -> None:
-        with self._lock:
-            self._bridges.append(bridge_pid)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.05):
-            with self._lock:
-                for pid in self._bridges:
-                    for proc in descendants(pid):
-                        self._seen.setdefault(proc.pid, proc)
-
-    def alive(self) -> list[int]:
-        """The sampled processes still running (`is_running` also rules out a reused pid)."""
-        with self._lock:
-            seen = list(self._seen.values())
-        found = []
-        for proc in seen:
-            with contextlib.suppress(psutil.Error):
-                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                    found.append(proc.pid)
-        return found
-
-    def end(self) -> None:
-        """Stop sampling and SIGKILL whatever is still running."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-        with self._lock:
-            seen = list(self._seen.values())
-        for proc in seen:
-            with contextlib.suppress(psutil.Error):
-                if proc.is_running():
-                    proc.kill()
-
-
-def assert_log_clean(log: str) -> None:
-    for marker in LOG_PROBLEMS:
-        at = log.find(marker)
-        assert at == -1, f"the bridge logged {marker!r}:\n{log[max(0, at - 500):at + 3000]}"
 
 
 # ----- the bridge --------------------------------------------------------------------------------
@@ -235,7 +181,7 @@ def fork_bridge(tmp_path: Path) -> Iterator[ForkBridgeFactory]:
             yield b
             left = until(b.others, lambda pids: not pids, what="no session child left beside the template")
             assert not left
-        gone = until(watch.alive, lambda pids: not pids, what="nothing the bridge had still running")
+        gone = until(watch.pids, lambda pids: not pids, what="nothing the bridge had still running")
         assert not gone
         assert_log_clean(b.log())
 

@@ -12,7 +12,6 @@ built here from the wire facts alone.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,13 +22,10 @@ from typing import Any
 import httpx
 import psutil
 
+from tests.bridge.modern.wire import CAPABILITIES_KEY, CLIENT_INFO_KEY, VERSION, VERSION_KEY, EventData
 from tests.servers.peer import SERVER_ARGV, SERVER_ENV
 from tests.support.procs import Started, descendants
 
-VERSION = "2026-07-28"
-VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
-CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
-CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
 INVALID_PARAMS = -32602
 TWICE = [sys.executable, "-m", "tests.bridge.modern.rounds_support"]
 """The full-protocol server with the `twice` tool; it needs `ENV` too."""
@@ -61,14 +57,10 @@ def messages_of(response: httpx.Response) -> list[dict[str, Any]]:
 
 def sse_messages(lines: Iterator[str] | list[str]) -> Iterator[dict[str, Any]]:
     """The JSON data of SSE events, as their lines come."""
-    data: list[str] = []
+    events = EventData()
     for line in [*lines, ""] if isinstance(lines, list) else lines:
-        if line == "":
-            if data and data != [""]:
-                yield json.loads("\n".join(data))
-            data = []
-        elif line.startswith("data:"):
-            data.append(line[len("data:"):].removeprefix(" "))
+        if (message := events.feed(line)) is not None:
+            yield message
 
 
 def answer(response: httpx.Response) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from .rounds_support import (
     IDLE,
     TAGGED,
     TWICE,
-    VERSION,
     Wire,
     answer,
     children,
@@ -39,6 +38,7 @@ from .rounds_support import (
     wait_until,
     wire,
 )
+from .wire import VERSION
 
 pytestmark = pytest.mark.timeout(60)
 

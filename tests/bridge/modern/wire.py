@@ -98,15 +98,26 @@ def post(client: httpx.Client, url: str, body: dict[str, Any], **override: str |
     return client.post(url, json=body, headers=headers(body, **override))
 
 
-def lines_to_messages(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    data: list[str] = []
-    for line in lines:
+class EventData:
+    """SSE lines in, the JSON of each event's data out (events without data, like primes, skipped)."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> dict[str, Any] | None:
         if line == "":
-            if data and data != [""]:
-                yield json.loads("\n".join(data))
-            data = []
-        elif line.startswith("data:"):
-            data.append(line[len("data:"):].removeprefix(" "))
+            data, self._data = self._data, []
+            return json.loads("\n".join(data)) if data and data != [""] else None
+        if line.startswith("data:"):
+            self._data.append(line[len("data:"):].removeprefix(" "))
+        return None
+
+
+def lines_to_messages(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    events = EventData()
+    for line in lines:
+        if (message := events.feed(line)) is not None:
+            yield message
 
 
 async def aiter_messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -114,14 +125,10 @@ async def aiter_messages(response: httpx.Response) -> AsyncIterator[dict[str, An
     if response.headers.get("content-type", "").startswith("application/json"):
         yield json.loads(await response.aread())
         return
-    data: list[str] = []
+    events = EventData()
     async for line in response.aiter_lines():
-        if line == "":
-            if data and data != [""]:
-                yield json.loads("\n".join(data))
-            data = []
-        elif line.startswith("data:"):
-            data.append(line[len("data:"):].removeprefix(" "))
+        if (message := events.feed(line)) is not None:
+            yield message
 
 
 @asynccontextmanager
