@@ -35,3 +35,15 @@ def test_package_imports_none_of_the_others(package: str) -> None:
         if imported_roots(f) & FORBIDDEN[package]
     }
     assert offenders == {}
+
+
+def test_the_bridge_serves_without_importing_the_sdk_or_pydantic() -> None:
+    """The bridge reads JSON-RPC by hand: the `mcp` SDK, pydantic and cryptography (about 30 MiB in
+    every bridge process) load only where a feature needs them (a 2026-07-28 round's seal)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bridge.app, bridge.cli; "
+            "print(' '.join(m for m in ('mcp', 'mcp_types', 'pydantic', 'cryptography') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "", f"imported at start: {done.stdout.strip()}"

@@ -38,7 +38,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import anyio
-from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, InboundLadderRejection, classify_inbound_request
 
 from bridge import codec, jsonrpc
 from bridge.http import Headers, HttpError, Receive, Scope, Send, respond
@@ -58,9 +57,12 @@ from bridge.transports.revision import (
     NAME_OF,
     PROTOCOL_VERSION_KEY,
     REMOVED,
+    STATUS_OF_CODE,
     SUBSCRIPTION_KEY,
     SUPPORTED,
+    UNSUPPORTED_VERSION,
     VERSION,
+    check_request,
     is_modern,
 )
 from bridge.transports.rounds import ROUND_METHODS, Round, Rounds, SealedState, StateError
@@ -94,13 +96,10 @@ class ModernRequests:
             return
         routing = {name.decode("latin-1"): val.decode("latin-1") for name in (b"mcp-protocol-version",
                    b"mcp-method", b"mcp-name") if (val := headers.get(name)) is not None}
-        verdict = classify_inbound_request(value, headers=routing, supported_modern_versions=[VERSION])
-        if isinstance(verdict, InboundLadderRejection):
-            data = verdict.data
-            if verdict.code == -32022 and isinstance(data, dict):
-                data = {**data, "supported": SUPPORTED}
-            raise HttpError(ERROR_CODE_HTTP_STATUS.get(verdict.code, 400), verdict.message, code=verdict.code,
-                            id_=request_id if is_request else None, data=data)
+        verdict = check_request(value, routing)
+        if verdict is not None:
+            raise HttpError(STATUS_OF_CODE.get(verdict.code, 400), verdict.message, code=verdict.code,
+                            id_=request_id, data=verdict.data)
         method = value.get("method")
         if method in REMOVED or not isinstance(method, str):
             raise HttpError(404, f"Method not found: {method!r} is not part of MCP {VERSION}",
@@ -138,7 +137,7 @@ class ModernRequests:
                     header.decode("latin-1") if header is not None else None} - {None}
         unserved = sorted(str(v) for v in versions if v != VERSION)
         if unserved:
-            raise HttpError(400, "Unsupported protocol version", code=-32022,
+            raise HttpError(400, "Unsupported protocol version", code=UNSUPPORTED_VERSION,
                             data={"supported": SUPPORTED, "requested": unserved[0]})
         await respond(send, 202)  # cancellation is the client closing the request's stream
 
@@ -333,7 +332,7 @@ def _status_of(answer: bytes) -> int:
         return 200
     error = message.get("error") if isinstance(message, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
-    return ERROR_CODE_HTTP_STATUS.get(code, 200) if isinstance(code, int) else 200
+    return STATUS_OF_CODE.get(code, 200) if isinstance(code, int) else 200
 
 
 def _offers(capabilities: object, feature: str, flag: str) -> bool:

@@ -24,9 +24,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 MAX_ROUNDS = 10  # rounds of one request, as the SDK's client allows
 INPUT_METHODS = frozenset({"sampling/createMessage", "elicitation/create", "roots/list"})
 # The client capability each kind of input needs.
@@ -44,11 +41,19 @@ class SealedState:
     def __init__(self, replica: str) -> None:
         self.replica = replica
         self._prefix = replica + "."
-        self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
+        self._key = secrets.token_bytes(32)
+        self._aead: Any = None  # AES-GCM, made at the first round: the import costs the bridge memory
+
+    def _cipher(self) -> Any:
+        if self._aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._aead = AESGCM(self._key)
+        return self._aead
 
     def seal(self, claims: dict[str, Any]) -> str:
         nonce = secrets.token_bytes(12)
-        sealed = self._aead.encrypt(nonce, json.dumps(claims).encode(), self._prefix.encode())
+        sealed = self._cipher().encrypt(nonce, json.dumps(claims).encode(), self._prefix.encode())
         return self._prefix + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
     def open(self, token: object) -> dict[str, Any]:
@@ -60,9 +65,11 @@ class SealedState:
         if replica != self.replica:
             raise StateError(f"requestState belongs to replica {replica!r}, not this one ({self.replica!r}): "
                              "send the retry to the replica that answered input_required")
+        from cryptography.exceptions import InvalidTag
+
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-            claims = json.loads(self._aead.decrypt(raw[:12], raw[12:], self._prefix.encode()))
+            claims = json.loads(self._cipher().decrypt(raw[:12], raw[12:], self._prefix.encode()))
         except (binascii.Error, ValueError, InvalidTag):
             raise StateError("requestState is not one this server gave (or was altered)") from None
         if not isinstance(claims, dict):
