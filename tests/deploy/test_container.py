@@ -42,6 +42,7 @@ from tests.deploy.test_deployment_files import (
     envoy_container,
     envoy_labels,
     headless_service,
+    instructions,
     k8s,
     k8s_all,
     named_port,
@@ -60,22 +61,6 @@ pytestmark = pytest.mark.timeout(60)
 
 
 # --- reading the Dockerfile, every stage -------------------------------------------------------
-
-
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the whole Dockerfile, continuation lines joined."""
-    logical: list[str] = []
-    pending = ""
-    for raw in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        logical.append(pending + line)
-        pending = ""
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in logical]
 
 
 def stages() -> list[list[tuple[str, str]]]:

@@ -64,8 +64,8 @@ def compose_bridge() -> dict[str, Any]:
     return service
 
 
-def dockerfile() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the final stage, continuation lines joined."""
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the whole Dockerfile, continuation lines joined."""
     logical: list[str] = []
     pending = ""
     for raw in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines():
@@ -77,9 +77,14 @@ def dockerfile() -> list[tuple[str, str]]:
             continue
         logical.append(pending + line)
         pending = ""
-    instructions = [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in logical]
-    last_from = max(i for i, (name, _) in enumerate(instructions) if name == "FROM")
-    return instructions[last_from:]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in logical]
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the final stage."""
+    every = instructions()
+    last_from = max(i for i, (name, _) in enumerate(every) if name == "FROM")
+    return every[last_from:]
 
 
 def docker(name: str) -> list[str]:
