@@ -44,9 +44,9 @@ import anyio
 import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
-from mcp.server.runner import serve_loop
-from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+
+from tests.servers.stdio import run
 
 # This server deliberately speaks the handshake era (logging, roots, sampling, subscribe).
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
@@ -332,16 +332,10 @@ def build_server() -> Server[Session]:
     return server
 
 
-async def serve() -> None:
-    """Serve one session on stdin/stdout in the handshake era only, until stdin closes."""
-    server = build_server()
-    options = server.create_initialization_options(NotificationOptions(tools_changed=True))
-    async with stdio_server() as (read_stream, write_stream), server.lifespan(server) as session:
-        await serve_loop(server, read_stream, write_stream, lifespan_state=session, init_options=options)
-
-
 def main() -> None:
-    anyio.run(serve)
+    """One session in the handshake era only, until stdin closes."""
+    server = build_server()
+    run(server, server.create_initialization_options(NotificationOptions(tools_changed=True)))
 
 
 if __name__ == "__main__":

@@ -104,22 +104,15 @@ class ForkServer:
                         except ForkServerError as exc:
                             log.error("fork server: restart failed: %s (next try in %gs)", exc, backoff)
                             continue
-                        log.info("fork server: template back (pid %d); children are forked again", self._pid)
+                        log.info("fork server: template back; children are forked again")
                         backoff = MIN_BACKOFF
                         break
         finally:
             with anyio.CancelScope(shield=True):
                 await self._stop()
 
-    @property
-    def _pid(self) -> int:
-        return self._exit.pid if self._exit is not None else 0
-
     async def spawn(self, env: Mapping[str, str], cwd: Path | None) -> PipedProcess | None:
         """A child forked for a session, or None when the template cannot fork now (start by exec)."""
-        if not self.up:
-            self._metrics.fork_fallbacks.inc()
-            return None
         async with self._lock:
             control = self._control
             if not self.up or control is None:

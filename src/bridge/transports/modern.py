@@ -57,6 +57,7 @@ from bridge.transports.revision import (
     NAME_OF,
     PROTOCOL_VERSION_KEY,
     REMOVED,
+    ROUND_METHODS,
     STATUS_OF_CODE,
     SUBSCRIPTION_KEY,
     SUPPORTED,
@@ -65,7 +66,7 @@ from bridge.transports.revision import (
     check_request,
     is_modern,
 )
-from bridge.transports.rounds import ROUND_METHODS, Round, Rounds, SealedState, StateError
+from bridge.transports.rounds import Round, Rounds, SealedState, StateError
 from bridge.transports.shaping import ChildStream, Shaper, discover
 
 log = logging.getLogger("bridge.modern")
@@ -221,8 +222,8 @@ class ModernRequests:
                 await events.start_sse(send)
                 if first is not None and first[0]:
                     await events.write(send, events.event(first[0]))
-                if first is not None or outbox.timed_out:
-                    await events.stream_events(receive, send, outbox, self.settings.keepalive, math.inf)
+                # Also when the outbox closed before anything came: the stream still ends properly.
+                await events.stream_events(receive, send, outbox, self.settings.keepalive, math.inf)
                 completed = shaper.answered
         finally:
             if not completed and not shaper.answered:

@@ -32,7 +32,10 @@ RESOURCE_UPDATED = "notifications/resources/updated"
 LIST_CHANGED = {"toolsListChanged": "notifications/tools/list_changed",
                 "promptsListChanged": "notifications/prompts/list_changed",
                 "resourcesListChanged": "notifications/resources/list_changed"}
-NAME_OF = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}  # binds a round to its request
+# The methods that name what they act on (the `Mcp-Name` header; a round's binding to its request),
+# which are also the only ones that may take rounds of input.
+NAME_OF = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+ROUND_METHODS = frozenset(NAME_OF)
 RESOURCE_NOT_FOUND = -32002
 INVALID_PARAMS = -32602
 TTL_MS = 0  # what a handshake-era child lists may change at any time: immediately stale

@@ -25,10 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_ROUNDS = 10  # rounds of one request, as the SDK's client allows
-INPUT_METHODS = frozenset({"sampling/createMessage", "elicitation/create", "roots/list"})
 # The client capability each kind of input needs.
 CAPABILITY_OF = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
-ROUND_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 
 
 class StateError(ValueError):

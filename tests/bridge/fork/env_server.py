@@ -25,13 +25,12 @@ import sys
 import threading
 from typing import Any
 
-import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
-from mcp.server.runner import serve_loop
-from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
+
+from tests.servers.stdio import run
 
 Ctx = ServerRequestContext[Any, Any]
 CRASH_CODE = 3
@@ -108,16 +107,8 @@ async def _call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> types.Cal
     return _text(_tool(params.name, dict(params.arguments or {})))
 
 
-async def serve() -> None:
-    """Serve one session on stdin/stdout until stdin closes."""
-    server: Server[Any] = Server("fork-env", version="1.0.0", on_list_tools=_list_tools, on_call_tool=_call_tool)
-    options = server.create_initialization_options()
-    async with stdio_server() as (read_stream, write_stream), server.lifespan(server) as state:
-        await serve_loop(server, read_stream, write_stream, lifespan_state=state, init_options=options)
-
-
 def main() -> None:
-    anyio.run(serve)
+    run(Server("fork-env", version="1.0.0", on_list_tools=_list_tools, on_call_tool=_call_tool))
 
 
 if __name__ == "__main__":

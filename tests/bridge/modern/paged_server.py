@@ -21,9 +21,9 @@ import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
-from mcp.server.runner import serve_dual_era_loop, serve_loop
-from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
+
+from tests.servers.stdio import run
 
 Ctx = ServerRequestContext[Any, Any]
 RESOURCE_NOT_FOUND = -32002
@@ -74,17 +74,10 @@ async def _read_resource(ctx: Ctx, params: types.ReadResourceRequestParams) -> t
     return types.ReadResourceResult(contents=[types.TextResourceContents(uri=URI, text="one")])
 
 
-async def serve() -> None:
-    server: Server[Any] = Server("paged", version="2.0.0", on_list_tools=_list_tools, on_call_tool=_call_tool,
-                                 on_list_resources=_list_resources, on_read_resource=_read_resource)
-    options = server.create_initialization_options()
-    loop = serve_dual_era_loop if os.environ.get("PAGED_DUAL_ERA") else serve_loop
-    async with stdio_server() as (read_stream, write_stream), server.lifespan(server) as state:
-        await loop(server, read_stream, write_stream, lifespan_state=state, init_options=options)
-
-
 def main() -> None:
-    anyio.run(serve)
+    run(Server("paged", version="2.0.0", on_list_tools=_list_tools, on_call_tool=_call_tool,
+               on_list_resources=_list_resources, on_read_resource=_read_resource),
+        dual_era=bool(os.environ.get("PAGED_DUAL_ERA")))
 
 
 if __name__ == "__main__":
